@@ -1,0 +1,37 @@
+# Set-up and the two everyday commands: `make run` (a short real training run) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+RUN_DIR ?= runs/frozenlake_qlearning-$(shell date +%Y%m%d-%H%M%S)
+
+.PHONY: setup run test lint typecheck unit wheel-check clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+run: setup
+	$(BIN)/rlkit run frozenlake_qlearning --logdir $(RUN_DIR)
+	$(BIN)/rlkit eval $(RUN_DIR) --episodes 1000
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	PATH=$(abspath $(BIN)):$$PATH bash .ci/typecheck
+
+unit: setup
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+wheel-check: setup
+	bash .ci/wheel-check $(BIN)/python
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,8 @@
+"""rlkit's built-in agents; importing this package registers them by name."""
+
+if __name__ != "rlkit.agents":  # pragma: no cover - guard against `import agents`
+    raise ImportError("import rlkit.agents, not the top-level 'agents' directory")
+
+from rlkit.agents import dp, tabular
+
+__all__ = ["dp", "tabular"]

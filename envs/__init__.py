@@ -1,0 +1,13 @@
+"""Environment factories and rlkit's own environments, registered with Gymnasium on import."""
+
+if __name__ != "rlkit.envs":  # pragma: no cover - guard against `import envs`
+    raise ImportError("import rlkit.envs, not the top-level 'envs' directory")
+
+import gymnasium as gym
+
+if "rlkit/GridWorld-v0" not in gym.registry:
+    gym.register(
+        id="rlkit/GridWorld-v0",
+        entry_point="rlkit.envs.gridworld:GridWorldEnv",
+        max_episode_steps=100,
+    )

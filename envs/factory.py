@@ -1,0 +1,122 @@
+"""Build single and vector Gymnasium environments from an `[env]` table, with clear errors."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import gymnasium as gym
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
+
+from rlkit.agent import EnvSpec
+from rlkit.errors import ConfigError, suggest
+from rlkit.model import TabularModel
+
+
+@dataclass
+class EnvConfig:
+    """The `[env]` table of an experiment."""
+
+    id: str
+    """Gymnasium id, e.g. "CartPole-v1", "FrozenLake-v1", "rlkit/GridWorld-v0", "ALE/Pong-v5"."""
+    num_envs: int = 1
+    """Environments stepped together in one vector env."""
+    vectorization: Literal["sync", "async"] = "sync"
+    """sync: one process; async: one worker process per env."""
+    max_episode_steps: int | None = None
+    """Time limit (truncation) overriding the env's registered one."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for gymnasium.make, e.g. {map_name = "4x4", is_slippery = true}."""
+
+    def __post_init__(self) -> None:
+        if self.num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {self.num_envs}")
+        if self.max_episode_steps is not None and self.max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps must be >= 1, got {self.max_episode_steps}")
+
+
+@functools.cache
+def _register_all() -> None:
+    """Register rlkit's and ale-py's environments with Gymnasium (once)."""
+    import ale_py
+
+    import rlkit.envs  # noqa: F401 - registers rlkit/ ids
+
+    gym.register_envs(ale_py)
+
+
+def known_env_ids() -> list[str]:
+    """Every registered Gymnasium id (rlkit's and Atari's included)."""
+    _register_all()
+    return sorted(gym.registry)
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise ConfigError naming close matches if `env_id` is not registered."""
+    _register_all()
+    if env_id in gym.registry:
+        return
+    ids = list(gym.registry)
+    hint = suggest(env_id, ids) or suggest(env_id.split("/")[-1], [i.split("/")[-1] for i in ids])
+    raise ConfigError(
+        f"env.id: unknown environment {env_id!r}{hint}; `rlkit list` shows the registered ids"
+    )
+
+
+def make_env(config: EnvConfig, **extra: Any) -> gym.Env[Any, Any]:
+    """One environment, with the configured time limit."""
+    check_env_id(config.id)
+    kwargs = {"disable_env_checker": True, **config.kwargs, **extra}
+    if config.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = config.max_episode_steps
+    try:
+        return gym.make(config.id, **kwargs)
+    except TypeError as exc:
+        raise ConfigError(
+            f"env.kwargs: {config.id} rejected {sorted(config.kwargs)}: {exc}"
+        ) from None
+
+
+def make_vector_env(config: EnvConfig, num_envs: int | None = None) -> VectorEnv[Any, Any, Any]:
+    """A vector env with same-step autoreset: after a done step, `obs` is already the reset obs
+    and the true final observation is in info["final_obs"]."""
+    n = config.num_envs if num_envs is None else num_envs
+    make_one: Callable[[], gym.Env[Any, Any]] = functools.partial(make_env, config)
+    make_one()  # fail here, in this process, with a clear message
+    fns = [make_one] * n
+    if config.vectorization == "async":
+        return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+
+
+def env_spec(config: EnvConfig, envs: VectorEnv[Any, Any, Any]) -> EnvSpec:
+    """Describe `envs` to an agent, including the transition table when the env has one."""
+    probe = envs.envs[0] if isinstance(envs, SyncVectorEnv) else make_env(config)
+    return EnvSpec(
+        env_id=config.id,
+        observation_space=envs.single_observation_space,
+        action_space=envs.single_action_space,
+        num_envs=envs.num_envs,
+        model=TabularModel.from_env(probe),
+    )
+
+
+def describe_env(env_id: str) -> str:
+    """A short family label for `rlkit list`."""
+    entry = str(gym.registry[env_id].entry_point)
+    for key, label in (
+        ("toy_text", "toy text"),
+        ("classic_control", "classic control"),
+        ("box2d", "box2d"),
+        ("mujoco", "mujoco"),
+        ("ale_py", "atari"),
+        ("rlkit", "rlkit"),
+    ):
+        if key in entry:
+            return label
+    return "other"
+
+
+__all__ = ["EnvConfig", "check_env_id", "env_spec", "known_env_ids", "make_env", "make_vector_env"]

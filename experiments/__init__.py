@@ -1,0 +1,1 @@
+"""Bundled experiment files (TOML), installed as rlkit.experiments."""

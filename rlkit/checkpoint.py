@@ -1,0 +1,118 @@
+"""Checkpoints: atomic writes, `weights_only=True` loads, numpy arrays carried as tensors."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlkit.errors import CheckpointError
+
+FORMAT = "rlkit-checkpoint"
+VERSION = 1
+_NAME = re.compile(r"^step-(\d+)\.pt$")
+
+
+def save(path: Path, payload: dict[str, Any]) -> None:
+    """Write `payload` to `path` atomically: a crash leaves the old file or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(encode({"format": FORMAT, "version": VERSION, **payload}), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read a checkpoint written by `save`, refusing anything that is not one."""
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for truncated or foreign files
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or not an rlkit checkpoint ({reason}); "
+            "use an earlier checkpoints/step-*.pt file"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an rlkit checkpoint (no '{FORMAT}' marker)")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {payload.get('version')}; "
+            f"this rlkit reads version {VERSION}"
+        )
+    decoded: dict[str, Any] = decode(payload)
+    return decoded
+
+
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    return run_dir / "checkpoints" / f"step-{step:010d}.pt"
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Checkpoints of a run directory, oldest first."""
+    folder = run_dir / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest(target: Path) -> Path:
+    """`target` itself if it is a file, else the newest checkpoint of run directory `target`."""
+    if target.is_file():
+        return target
+    if not target.is_dir():
+        raise CheckpointError(f"{target} is neither a run directory nor a checkpoint file")
+    found = list_checkpoints(target)
+    if not found:
+        raise CheckpointError(f"run directory {target} has no checkpoints/step-*.pt to load")
+    return found[-1]
+
+
+def prune(run_dir: Path, keep: int) -> None:
+    """Delete all but the newest `keep` checkpoints."""
+    for old in list_checkpoints(run_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+
+
+def encode(obj: Any) -> Any:
+    """Make `obj` loadable with weights_only=True: numpy arrays become tagged tensors."""
+    if isinstance(obj, np.ndarray):
+        return {"__ndarray__": torch.from_numpy(np.ascontiguousarray(obj).copy())}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {k: encode(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(encode(v) for v in obj)
+    return obj
+
+
+def decode(obj: Any) -> Any:
+    """Undo `encode`."""
+    if isinstance(obj, dict):
+        if set(obj) == {"__ndarray__"}:
+            return obj["__ndarray__"].numpy()
+        return {k: decode(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(decode(v) for v in obj)
+    return obj
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,142 @@
+"""The `rlkit` command: run, eval, list, plot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from rlkit.errors import RlkitError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line, like rlkit's other input errors."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rlkit", description="Train and evaluate reinforcement-learning agents.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="train an agent from an experiment file")
+    run.add_argument("experiment", nargs="?", help="experiment TOML file or bundled name")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a config value (repeatable)",
+    )
+    run.add_argument("--seed", type=int, help="shortcut for --set run.seed=N")
+    run.add_argument("--logdir", help="run directory to create (default runs/<name>-<time>)")
+    run.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint"
+    )
+
+    ev = sub.add_parser("eval", help="greedy evaluation of a trained agent")
+    ev.add_argument("target", metavar="RUN_DIR|CHECKPOINT")
+    ev.add_argument("--episodes", type=int, help="episodes to play (default: the run's final eval)")
+    ev.add_argument("--seed", type=int, help="seed of the evaluation env")
+    ev.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    sub.add_parser("list", help="list agents, environments and bundled experiments")
+
+    plot = sub.add_parser("plot", help="plot learning curves of one or more runs")
+    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    plot.add_argument("--out", required=True, help="PNG file to write")
+    plot.add_argument("--tag", action="append", help="scalar tag(s) to plot (repeatable)")
+    plot.add_argument(
+        "--smooth", type=int, default=50, help="moving-average window for train/ tags"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 for bad input, 130 when interrupted)."""
+    args = build_parser().parse_args(argv)
+    from rlkit.runner import TrainingInterrupted
+
+    try:
+        handler = {"run": _run, "eval": _eval, "list": _list, "plot": _plot}[args.command]
+        return handler(args)
+    except RlkitError as exc:
+        print(f"rlkit: error: {exc}", file=sys.stderr)
+        return 2
+    except TrainingInterrupted as exc:
+        print(f"rlkit: {exc}; continue with: rlkit run --resume {exc.run_dir}", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rlkit.experiment import load_experiment
+    from rlkit.runner import resume, train
+
+    overrides = list(args.overrides) + ([f"run.seed={args.seed}"] if args.seed is not None else [])
+    if args.resume:
+        if args.experiment or args.logdir:
+            raise RlkitError("--resume RUN_DIR takes no EXPERIMENT or --logdir: the run has both")
+        summary = resume(args.resume, overrides)
+        run_dir = args.resume
+    else:
+        if not args.experiment:
+            raise RlkitError("run: give an EXPERIMENT (file or bundled name) or --resume RUN_DIR")
+        experiment = load_experiment(args.experiment, overrides)
+        from rlkit.runner import default_run_dir
+
+        run_dir = args.logdir or str(default_run_dir(experiment.name))
+        summary = train(experiment, run_dir)
+    final = summary["final_eval"]
+    print(
+        f"{run_dir}: {summary['steps']} steps, {summary['episodes']} episodes in "
+        f"{summary['wall_s']:.1f} s; final eval {final['mean_return']:.3f} "
+        f"± {final['std_return']:.3f} over {final['episodes']} episodes"
+    )
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from rlkit.runner import evaluate_checkpoint
+
+    if args.episodes is not None and args.episodes < 1:
+        raise RlkitError(f"--episodes must be >= 1, got {args.episodes}")
+    result = evaluate_checkpoint(args.target, args.episodes, args.seed)
+    if args.json:
+        print(json.dumps(result.as_dict()))
+    else:
+        print(
+            f"{args.target}: mean return {result.mean_return:.3f} ± {result.std_return:.3f} "
+            f"over {result.episodes} episodes (mean length {result.mean_length:.1f})"
+        )
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from rlkit.agent import registered_agents
+    from rlkit.envs.factory import describe_env, known_env_ids
+    from rlkit.experiment import bundled_experiments, read_experiment
+
+    for name, cls in sorted(registered_agents().items()):
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        print(f"agent       {name:<28} {doc}")
+    for env_id in known_env_ids():
+        print(f"env         {env_id:<28} {describe_env(env_id)}")
+    for name in sorted(bundled_experiments()):
+        description = read_experiment(name).get("description", "")
+        print(f"experiment  {name:<28} {description}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from rlkit.plot import DEFAULT_TAGS, plot_runs
+
+    out = plot_runs(
+        [Path(d) for d in args.run_dirs], Path(args.out), args.tag or DEFAULT_TAGS, args.smooth
+    )
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,35 @@
+"""User-facing errors: the CLI prints them as one line and exits with code 2."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class RlkitError(Exception):
+    """A problem with the user's input: printed without a traceback, exit code 2."""
+
+
+class ConfigError(RlkitError):
+    """A bad experiment file, override or config value."""
+
+
+class SpaceError(RlkitError):
+    """An agent was given observation or action spaces it cannot handle."""
+
+
+class CheckpointError(RlkitError):
+    """A checkpoint or run directory is missing, corrupt or incompatible."""
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """Return a ' (did you mean ...?)' hint naming the closest choices, or ''."""
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
+
+
+def one_of(choices: Iterable[str]) -> str:
+    """Format valid choices for an error message."""
+    return ", ".join(sorted(choices))

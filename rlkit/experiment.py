@@ -1,0 +1,153 @@
+"""Experiment files: `[env]`, `[agent]` and `[run]` tables resolved into typed configs."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rlkit.agent import agent_class
+from rlkit.config import apply_override, from_dict, parse_override, to_dict
+from rlkit.envs.factory import EnvConfig
+from rlkit.errors import ConfigError, one_of, suggest
+
+
+@dataclass
+class RunConfig:
+    """The `[run]` table: budget, seed, evaluation, checkpoints and logging."""
+
+    total_steps: int = 100_000
+    """Training budget in environment steps (summed over vector sub-envs)."""
+    seed: int = 0
+    """Seeds the agent, the training envs and (derived) the evaluation envs."""
+    eval_every: int = 10_000
+    """Steps between greedy evaluations on a separate env (0: only the final one)."""
+    eval_episodes: int = 10
+    """Episodes per periodic evaluation."""
+    final_eval_episodes: int | None = None
+    """Episodes of the final evaluation in summary.json (default: eval_episodes)."""
+    eval_num_envs: int = 1
+    """Sub-envs of the evaluation vector env."""
+    checkpoint_every: int = 0
+    """Steps between checkpoints (0: only at the end); Ctrl-C also saves one."""
+    keep_checkpoints: int = 3
+    """Newest checkpoints kept in RUN_DIR/checkpoints."""
+    log_every: int = 1_000
+    """Steps between TensorBoard writes of averaged agent metrics and steps/s."""
+    progress: bool = True
+    """Show a progress bar (a line every 10% when stderr is not a terminal)."""
+
+    def __post_init__(self) -> None:
+        _positive(
+            total_steps=self.total_steps,
+            eval_episodes=self.eval_episodes,
+            eval_num_envs=self.eval_num_envs,
+            keep_checkpoints=self.keep_checkpoints,
+            log_every=self.log_every,
+        )
+        _non_negative(eval_every=self.eval_every, checkpoint_every=self.checkpoint_every)
+        if self.final_eval_episodes is not None:
+            _positive(final_eval_episodes=self.final_eval_episodes)
+
+
+@dataclass
+class Experiment:
+    """A whole experiment: what to run, on what, for how long."""
+
+    name: str
+    env: EnvConfig
+    agent_name: str
+    agent: Any
+    """The agent's config dataclass instance."""
+    run: RunConfig = field(default_factory=RunConfig)
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved experiment as TOML-ready tables (what config.toml holds)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "env": to_dict(self.env),
+            "agent": {"name": self.agent_name, **to_dict(self.agent)},
+            "run": to_dict(self.run),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "") -> Experiment:
+        """Build and check an experiment from raw tables."""
+        allowed = {"name", "description", "env", "agent", "run"}
+        for key in data:
+            if key not in allowed:
+                raise ConfigError(
+                    f"{where}{key}: unknown top-level key{suggest(key, allowed)}; "
+                    f"valid: {one_of(allowed)}"
+                )
+        for table in ("env", "agent"):
+            if not isinstance(data.get(table), dict):
+                raise ConfigError(f"{where}missing [{table}] table")
+        agent_table = dict(data["agent"])
+        if "name" not in agent_table:
+            raise ConfigError(f"{where}agent.name: missing; `rlkit list` shows the agents")
+        agent_name = agent_table.pop("name")
+        cls_ = agent_class(str(agent_name))
+        return cls(
+            name=str(data.get("name", agent_name)),
+            description=str(data.get("description", "")),
+            env=from_dict(EnvConfig, data["env"], "env"),
+            agent_name=str(agent_name),
+            agent=from_dict(cls_.config_class, agent_table, "agent"),
+            run=from_dict(RunConfig, data.get("run", {}), "run"),
+        )
+
+
+def bundled_experiments() -> dict[str, resources.abc.Traversable]:
+    """Experiment files shipped in rlkit.experiments, by name."""
+    folder = resources.files("rlkit.experiments")
+    return {p.name.removesuffix(".toml"): p for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+def read_experiment(source: str | Path) -> dict[str, Any]:
+    """Raw tables of an experiment given as a path or as a bundled experiment's name."""
+    path = Path(source)
+    bundled = bundled_experiments()
+    if path.is_file():
+        text, origin = path.read_text(), str(path)
+    elif str(source).removesuffix(".toml") in bundled:
+        entry = bundled[str(source).removesuffix(".toml")]
+        text, origin = entry.read_text(), entry.name
+    else:
+        raise ConfigError(
+            f"unknown experiment {str(source)!r}{suggest(path.stem, bundled)}: not a file and not "
+            f"a bundled experiment; bundled: {one_of(bundled)}"
+        )
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{origin}: invalid TOML: {exc}") from None
+
+
+def load_experiment(
+    source: str | Path | dict[str, Any], overrides: Sequence[str] = ()
+) -> Experiment:
+    """Read an experiment (path, bundled name or raw dict) and apply `--set` overrides."""
+    data = copy.deepcopy(source) if isinstance(source, dict) else read_experiment(source)
+    for text in overrides:
+        path, value = parse_override(text)
+        apply_override(data, path, value)
+    return Experiment.from_dict(data)
+
+
+def _positive(**values: int) -> None:
+    for name, value in values.items():
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def _non_negative(**values: int) -> None:
+    for name, value in values.items():
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")

@@ -1,0 +1,99 @@
+"""TensorBoard logging and the terminal progress bar of a training run."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections import defaultdict, deque
+from pathlib import Path
+from typing import TextIO
+
+from torch.utils.tensorboard import SummaryWriter
+
+from rlkit.rollout import Episode
+
+
+class RunLogger:
+    """Writes episode, agent-metric, speed and evaluation scalars; averages agent metrics."""
+
+    def __init__(self, run_dir: Path, purge_step: int | None) -> None:
+        self.writer = SummaryWriter(str(run_dir), purge_step=purge_step)
+        self._sums: dict[str, float] = defaultdict(float)
+        self._counts: dict[str, int] = defaultdict(int)
+        self.recent_returns: deque[float] = deque(maxlen=100)
+
+    def config(self, toml_text: str) -> None:
+        self.writer.add_text("config", "```toml\n" + toml_text + "\n```", 0)
+
+    def episodes(self, episodes: list[Episode]) -> None:
+        """Collect finished episodes; `flush` writes the mean return and length of the window."""
+        for ep in episodes:
+            self._sums["episode_return"] += ep.episode_return
+            self._sums["episode_length"] += ep.length
+            self._counts["episode_return"] += 1
+            self._counts["episode_length"] += 1
+            self.recent_returns.append(ep.episode_return)
+
+    def metrics(self, metrics: dict[str, float]) -> None:
+        """Accumulate an update's metrics; `flush` writes their means as agent/<key>."""
+        for key, value in metrics.items():
+            if math.isfinite(value):
+                self._sums[f"agent/{key}"] += value
+                self._counts[f"agent/{key}"] += 1
+
+    def flush(self, step: int, steps_per_second: float) -> None:
+        """Write the window's means (episodes as train/episode_*) and the speed."""
+        for key, total in self._sums.items():
+            tag = key if key.startswith("agent/") else f"train/{key}"
+            self.writer.add_scalar(tag, total / self._counts[key], step)
+            if key == "episode_return":
+                self.writer.add_scalar("train/episodes", self._counts[key], step)
+        self._sums.clear()
+        self._counts.clear()
+        self.writer.add_scalar("train/steps_per_second", steps_per_second, step)
+
+    def evaluation(self, mean_return: float, std_return: float, step: int) -> None:
+        self.writer.add_scalar("eval/mean_return", mean_return, step)
+        self.writer.add_scalar("eval/std_return", std_return, step)
+
+    def mean_recent_return(self) -> float:
+        return (
+            sum(self.recent_returns) / len(self.recent_returns) if self.recent_returns else math.nan
+        )
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class ProgressBar:
+    """One updating line on a terminal; a plain line every 10% otherwise (CI logs)."""
+
+    def __init__(self, total: int, enabled: bool, stream: TextIO = sys.stderr) -> None:
+        self.total = total
+        self.enabled = enabled
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._last_draw = 0.0
+        self._last_decile = -1
+
+    def update(self, step: int, text: str, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        fraction = min(step / self.total, 1.0)
+        if self.tty:
+            now = time.monotonic()
+            if force or now - self._last_draw > 0.25:
+                self._last_draw = now
+                bar = "#" * int(fraction * 24)
+                self.stream.write(f"\r[{bar:<24}] {fraction:4.0%} {step}/{self.total} {text}\033[K")
+                self.stream.flush()
+        elif int(fraction * 10) > self._last_decile or force:
+            self._last_decile = int(fraction * 10)
+            self.stream.write(f"{fraction:4.0%} {step}/{self.total} {text}\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()

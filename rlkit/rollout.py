@@ -1,0 +1,84 @@
+"""The one loop: step a vector env with an agent, yield transitions and finished episodes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import VectorEnv
+
+from rlkit.agent import Agent, Transition
+
+
+@dataclass(frozen=True)
+class Episode:
+    """A finished episode of one sub-env."""
+
+    env_index: int
+    episode_return: float
+    length: int
+    truncated: bool
+
+
+@dataclass
+class RolloutState:
+    """Where the loop stands: current observations and the running episode statistics."""
+
+    obs: np.ndarray
+    returns: np.ndarray
+    lengths: np.ndarray
+
+    @classmethod
+    def reset(cls, envs: VectorEnv[Any, Any, Any], seed: int | None) -> RolloutState:
+        """Reset every sub-env (seeded seed, seed+1, ...) and start counting from zero."""
+        obs, _ = envs.reset(seed=seed)
+        n = envs.num_envs
+        return cls(obs, np.zeros(n, dtype=np.float64), np.zeros(n, dtype=np.int64))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"obs": self.obs, "returns": self.returns, "lengths": self.lengths}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> RolloutState:
+        return cls(state["obs"], state["returns"], state["lengths"])
+
+
+def rollout(
+    envs: VectorEnv[Any, Any, Any], agent: Agent[Any], state: RolloutState, explore: bool
+) -> Iterator[tuple[Transition, list[Episode]]]:
+    """Step forever; `envs` must autoreset in SAME_STEP mode (see rlkit.envs.make_vector_env).
+
+    The transition's next_obs holds the true final observation where an episode ended, so a
+    truncated step can bootstrap from it; `state.obs` moves on to the reset observation.
+    """
+    while True:
+        action = agent.act(state.obs, explore)
+        next_obs, reward, terminated, truncated, info = envs.step(action)
+        done = np.logical_or(terminated, truncated)
+        final_obs = next_obs
+        episodes: list[Episode] = []
+        state.returns += reward
+        state.lengths += 1
+        if done.any():
+            final_obs = next_obs.copy()
+            for i in np.flatnonzero(done):
+                final_obs[i] = info["final_obs"][i]
+                episodes.append(
+                    Episode(
+                        int(i), float(state.returns[i]), int(state.lengths[i]), bool(truncated[i])
+                    )
+                )
+            state.returns[done] = 0.0
+            state.lengths[done] = 0
+        transition = Transition(
+            obs=state.obs,
+            action=np.asarray(action),
+            reward=np.asarray(reward, dtype=np.float32),
+            next_obs=final_obs,
+            terminated=np.asarray(terminated, dtype=bool),
+            truncated=np.asarray(truncated, dtype=bool),
+        )
+        state.obs = next_obs
+        yield transition, episodes

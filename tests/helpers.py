@@ -1,0 +1,28 @@
+"""Helpers shared by the tests (the tests directory is on sys.path under pytest)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def small_experiment(**run: Any) -> dict[str, Any]:
+    """A seconds-long tabular run on FrozenLake (vector env of 4)."""
+    return {
+        "name": "small",
+        "env": {"id": "FrozenLake-v1", "num_envs": 4, "kwargs": {"is_slippery": True}},
+        "agent": {
+            "name": "tabular",
+            "rule": "q_learning",
+            "epsilon": {"kind": "linear", "start": 1.0, "end": 0.1, "steps": 2_000},
+        },
+        "run": {
+            "total_steps": 4_000,
+            "seed": 7,
+            "eval_every": 1_000,
+            "eval_episodes": 20,
+            "checkpoint_every": 1_000,
+            "log_every": 500,
+            "progress": False,
+            **run,
+        },
+    }
