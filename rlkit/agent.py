@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
@@ -94,8 +95,8 @@ def register_agent(name: str) -> Callable[[AgentFactory], AgentFactory]:
     """Class decorator: make an Agent subclass available as `[agent] name = "<name>"`."""
 
     def decorate(cls: AgentFactory) -> AgentFactory:
-        if not hasattr(cls, "config_class"):
-            raise TypeError(f"agent {cls.__name__} needs a config_class dataclass")
+        if not dataclasses.is_dataclass(getattr(cls, "config_class", None)):
+            raise TypeError(f"agent {cls.__name__} needs a config_class that is a dataclass")
         _REGISTRY[name] = cls
         return cls
 
