@@ -11,6 +11,7 @@ import gymnasium as gym
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
 from rlkit.agent import EnvSpec
+from rlkit.envs.wrappers import RewardNoise
 from rlkit.errors import ConfigError, suggest
 from rlkit.model import TabularModel
 
@@ -29,10 +30,14 @@ class EnvConfig:
     """Time limit (truncation) overriding the env's registered one."""
     kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for gymnasium.make, e.g. {map_name = "4x4", is_slippery = true}."""
+    reward_noise: float = 0.0
+    """Std of Gaussian noise added to training rewards (0: off); evaluation is noise-free."""
 
     def __post_init__(self) -> None:
         if self.num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {self.num_envs}")
+        if self.reward_noise < 0:
+            raise ValueError(f"reward_noise must be >= 0, got {self.reward_noise}")
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be >= 1, got {self.max_episode_steps}")
 
@@ -65,26 +70,32 @@ def check_env_id(env_id: str) -> None:
     )
 
 
-def make_env(config: EnvConfig, **extra: Any) -> gym.Env[Any, Any]:
-    """One environment, with the configured time limit."""
+def make_env(config: EnvConfig, training: bool = False, **extra: Any) -> gym.Env[Any, Any]:
+    """One environment, with the configured time limit (and reward noise when training)."""
     check_env_id(config.id)
     kwargs = {"disable_env_checker": True, **config.kwargs, **extra}
     if config.max_episode_steps is not None:
         kwargs["max_episode_steps"] = config.max_episode_steps
     try:
-        return gym.make(config.id, **kwargs)
+        env = gym.make(config.id, **kwargs)
     except TypeError as exc:
         raise ConfigError(
             f"env.kwargs: {config.id} rejected {sorted(config.kwargs)}: {exc}"
         ) from None
+    if training and config.reward_noise > 0:
+        env = RewardNoise(env, config.reward_noise)
+    return env
 
 
-def make_vector_env(config: EnvConfig, num_envs: int | None = None) -> VectorEnv[Any, Any, Any]:
+def make_vector_env(
+    config: EnvConfig, num_envs: int | None = None, training: bool = True
+) -> VectorEnv[Any, Any, Any]:
     """A vector env with same-step autoreset: after a done step, `obs` is already the reset obs
-    and the true final observation is in info["final_obs"]."""
+    and the true final observation is in info["final_obs"]. `training=False` builds the
+    evaluation flavour (no reward noise; for Atari: whole games, unclipped rewards)."""
     n = config.num_envs if num_envs is None else num_envs
-    make_one: Callable[[], gym.Env[Any, Any]] = functools.partial(make_env, config)
-    make_one()  # fail here, in this process, with a clear message
+    make_one: Callable[[], gym.Env[Any, Any]] = functools.partial(make_env, config, training)
+    make_one().close()  # fail here, in this process, with a clear message
     fns = [make_one] * n
     if config.vectorization == "async":
         return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)

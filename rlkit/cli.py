@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingInterrupted as exc:
         print(f"rlkit: {exc}; continue with: rlkit run --resume {exc.run_dir}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` or `grep -q`: not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -126,7 +126,9 @@ class Trainer:
         seed = experiment.run.seed
         torch.manual_seed(seed)
         self.envs = make_vector_env(experiment.env)
-        self.eval_envs = make_vector_env(experiment.env, experiment.run.eval_num_envs)
+        self.eval_envs = make_vector_env(
+            experiment.env, experiment.run.eval_num_envs, training=False
+        )
         try:
             self.agent = build_agent(experiment, env_spec(experiment.env, self.envs), seed)
         except BaseException:
@@ -302,7 +304,7 @@ def evaluate_checkpoint(
     state = checkpoint.load(checkpoint.latest(Path(target)))
     experiment = load_experiment(state["config"])
     run = experiment.run
-    envs = make_vector_env(experiment.env, run.eval_num_envs)
+    envs = make_vector_env(experiment.env, run.eval_num_envs, training=False)
     try:
         agent = build_agent(experiment, env_spec(experiment.env, envs), run.seed)
         agent.load_state_dict(state["agent"])

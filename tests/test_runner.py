@@ -151,3 +151,11 @@ def test_checkpoints_are_pruned_to_keep(tmp_path: Path) -> None:
     )
     names = [p.name for p in checkpoint.list_checkpoints(tmp_path / "r")]
     assert names == ["step-0000003500.pt", "step-0000004000.pt"]
+
+
+def test_async_vector_env_matches_sync(tmp_path: Path) -> None:
+    sync = train(load_experiment(small_experiment(total_steps=2_000)), tmp_path / "sync")
+    data = small_experiment(total_steps=2_000)
+    data["env"]["vectorization"] = "async"
+    asynchronous = train(load_experiment(data), tmp_path / "async")
+    assert {k: asynchronous[k] for k in COMPARED} == {k: sync[k] for k in COMPARED}
