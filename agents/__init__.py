@@ -3,6 +3,6 @@
 if __name__ != "rlkit.agents":  # pragma: no cover - guard against `import agents`
     raise ImportError("import rlkit.agents, not the top-level 'agents' directory")
 
-from rlkit.agents import dp, tabular
+from rlkit.agents import dp, dqn, tabular
 
-__all__ = ["dp", "tabular"]
+__all__ = ["dp", "dqn", "tabular"]

@@ -228,13 +228,13 @@ class DPAgent(Agent[DPConfig]):
     @classmethod
     def check_spaces(cls, spec: EnvSpec) -> None:
         """Needs Discrete spaces and a known transition table matching them."""
-        require_discrete(spec, "dp", observations=True, actions=True)
         if spec.model is None:
             raise SpaceError(
                 "agent 'dp' needs an environment with a known transition table (Gymnasium "
                 "toy-text envs such as FrozenLake-v1, Taxi-v4, CliffWalking-v1, or "
                 f"rlkit/GridWorld-v0); {spec.env_id} has none"
             )
+        require_discrete(spec, "dp", observations=True, actions=True)
         sizes = (spec.observation_space.n, spec.action_space.n)  # type: ignore[attr-defined]
         if (spec.model.num_states, spec.model.num_actions) != sizes:
             raise SpaceError(

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import gymnasium as gym
+from gymnasium.envs.registration import load_env_creator
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
 from rlkit.agent import EnvSpec
+from rlkit.config import from_dict
+from rlkit.envs.atari import AtariOptions, is_atari_id, make_atari_vector_env
 from rlkit.envs.wrappers import RewardNoise
 from rlkit.errors import ConfigError, suggest
 from rlkit.model import TabularModel
@@ -76,15 +81,38 @@ def make_env(config: EnvConfig, training: bool = False, **extra: Any) -> gym.Env
     kwargs = {"disable_env_checker": True, **config.kwargs, **extra}
     if config.max_episode_steps is not None:
         kwargs["max_episode_steps"] = config.max_episode_steps
+    _check_kwargs(config.id, config.kwargs)
     try:
         env = gym.make(config.id, **kwargs)
-    except TypeError as exc:
+    except Exception as exc:  # envs raise anything for bad values (KeyError for a bad map_name)
         raise ConfigError(
-            f"env.kwargs: {config.id} rejected {sorted(config.kwargs)}: {exc}"
+            f"env.kwargs: {config.id} could not be made with {config.kwargs} "
+            f"({type(exc).__name__}: {str(exc).strip() or 'no detail'})"
         ) from None
     if training and config.reward_noise > 0:
         env = RewardNoise(env, config.reward_noise)
     return env
+
+
+def _check_kwargs(env_id: str, kwargs: dict[str, Any]) -> None:
+    """Name unknown keyword arguments of the env's constructor, with the valid ones."""
+    entry = gym.registry[env_id].entry_point
+    creator = load_env_creator(entry) if isinstance(entry, str) else entry
+    if not callable(creator):
+        return
+    try:
+        params = inspect.signature(creator).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    valid = [name for name in params if name not in ("self", "render_mode")]
+    for key in kwargs:
+        if key not in params:
+            raise ConfigError(
+                f"env.kwargs.{key}: {env_id} has no such argument{suggest(key, valid)}; "
+                f"valid: {', '.join(valid) or 'none'}"
+            )
 
 
 def make_vector_env(
@@ -94,6 +122,12 @@ def make_vector_env(
     and the true final observation is in info["final_obs"]. `training=False` builds the
     evaluation flavour (no reward noise; for Atari: whole games, unclipped rewards)."""
     n = config.num_envs if num_envs is None else num_envs
+    if is_atari_id(config.id):
+        options = from_dict(AtariOptions, config.kwargs, "env.kwargs")
+        if config.max_episode_steps is not None:
+            frames = config.max_episode_steps * options.frame_skip
+            options = dataclasses.replace(options, max_episode_frames=frames)
+        return make_atari_vector_env(config.id, n, options, training=training)
     make_one: Callable[[], gym.Env[Any, Any]] = functools.partial(make_env, config, training)
     make_one().close()  # fail here, in this process, with a clear message
     fns = [make_one] * n
@@ -104,13 +138,16 @@ def make_vector_env(
 
 def env_spec(config: EnvConfig, envs: VectorEnv[Any, Any, Any]) -> EnvSpec:
     """Describe `envs` to an agent, including the transition table when the env has one."""
-    probe = envs.envs[0] if isinstance(envs, SyncVectorEnv) else make_env(config)
+    model = None
+    if not is_atari_id(config.id):
+        probe = envs.envs[0] if isinstance(envs, SyncVectorEnv) else make_env(config)
+        model = TabularModel.from_env(probe)
     return EnvSpec(
         env_id=config.id,
         observation_space=envs.single_observation_space,
         action_space=envs.single_action_space,
         num_envs=envs.num_envs,
-        model=TabularModel.from_env(probe),
+        model=model,
     )
 
 

@@ -39,10 +39,10 @@ def load(path: Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for truncated or foreign files
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
-            f"checkpoint {path} is corrupt or not an rlkit checkpoint ({reason}); "
-            "use an earlier checkpoints/step-*.pt file"
+            f"checkpoint {path} is corrupt or not an rlkit checkpoint (torch.load with "
+            f"weights_only=True failed: {type(exc).__name__}); move it aside to resume or "
+            "evaluate from the earlier checkpoints/step-*.pt"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an rlkit checkpoint (no '{FORMAT}' marker)")

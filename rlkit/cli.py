@@ -17,7 +17,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line, like rlkit's other input errors."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"rlkit: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except TrainingInterrupted as exc:
         print(f"rlkit: {exc}; continue with: rlkit run --resume {exc.run_dir}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # outside the training loop, e.g. while envs start
+        print("rlkit: interrupted; nothing was left half-written", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` or `grep -q`: not an error
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -38,8 +38,12 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str) -> T:
         raise ConfigError(f"{where}: missing required key(s) {', '.join(missing)}")
     try:
         return cls(**kwargs)
-    except ValueError as exc:  # __post_init__ range checks
-        raise ConfigError(f"{where}: {exc}") from None
+    except ValueError as exc:  # __post_init__ range checks, which start with the field name
+        message = str(exc)
+        first = message.split(" ", 1)[0]
+        raise ConfigError(
+            f"{_join(where, message)}" if first in fields else f"{where}: {message}"
+        ) from None
 
 
 def coerce(hint: Any, value: Any, where: str) -> Any:

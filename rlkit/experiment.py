@@ -32,6 +32,8 @@ class RunConfig:
     """Episodes of the final evaluation in summary.json (default: eval_episodes)."""
     eval_num_envs: int = 1
     """Sub-envs of the evaluation vector env."""
+    target_return: float | None = None
+    """Stop early once a periodic evaluation's mean return reaches this (None: never)."""
     checkpoint_every: int = 0
     """Steps between checkpoints (0: only at the end); Ctrl-C also saves one."""
     keep_checkpoints: int = 3

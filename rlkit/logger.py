@@ -69,11 +69,11 @@ class RunLogger:
 class ProgressBar:
     """One updating line on a terminal; a plain line every 10% otherwise (CI logs)."""
 
-    def __init__(self, total: int, enabled: bool, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, total: int, enabled: bool, stream: TextIO | None = None) -> None:
         self.total = total
         self.enabled = enabled
-        self.stream = stream
-        self.tty = stream.isatty()
+        self.stream: TextIO = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty()
         self._last_draw = 0.0
         self._last_decile = -1
 

@@ -58,6 +58,7 @@ class Counters:
     next_eval: int = 0
     next_checkpoint: int = 0
     wall_s: float = 0.0
+    reached_target: int | None = None
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -69,10 +70,11 @@ def derive_seed(seed: int, *tags: int) -> int:
 def train(experiment: Experiment, run_dir: str | Path | None = None) -> dict[str, Any]:
     """Train from scratch into a new run directory; return the summary."""
     target = Path(run_dir) if run_dir else default_run_dir(experiment.name)
-    _claim_run_dir(target)
-    toml_text = dumps_toml(experiment.to_dict())
-    (target / "config.toml").write_text(toml_text)
-    with Trainer(experiment, target) as trainer:
+    _check_run_dir_free(target)
+    with Trainer(experiment, target) as trainer:  # bad envs or agents fail before any write
+        target.mkdir(parents=True, exist_ok=True)
+        toml_text = dumps_toml(experiment.to_dict())
+        _write_atomic(target / "config.toml", toml_text)
         return trainer.run(toml_text)
 
 
@@ -90,12 +92,18 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]
                 f"allowed: {', '.join(sorted(RESUMABLE_KEYS))}"
             )
     experiment = load_experiment(state["config"], overrides)
+    if state["counters"].get("reached_target") is not None:
+        raise RlkitError(
+            f"run {target} stopped at step {state['counters']['reached_target']} on reaching "
+            f"run.target_return; nothing to resume"
+        )
     if state["counters"]["step"] >= experiment.run.total_steps:
         raise RlkitError(
             f"run {target} already reached run.total_steps={experiment.run.total_steps}; "
             "extend it with --set run.total_steps=<more>"
         )
     with Trainer(experiment, target, state) as trainer:
+        _write_atomic(target / "config.toml", dumps_toml(experiment.to_dict()))
         return trainer.run(None)
 
 
@@ -109,13 +117,18 @@ def default_run_dir(name: str) -> Path:
     return path
 
 
-def _claim_run_dir(path: Path) -> None:
+def _check_run_dir_free(path: Path) -> None:
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise RlkitError(
             f"run directory {path} already exists; choose another --logdir, "
             f"or continue that run with --resume {path}"
         )
-    path.mkdir(parents=True, exist_ok=True)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 class Trainer:
@@ -126,20 +139,25 @@ class Trainer:
         seed = experiment.run.seed
         torch.manual_seed(seed)
         self.envs = make_vector_env(experiment.env)
-        self.eval_envs = make_vector_env(
-            experiment.env, experiment.run.eval_num_envs, training=False
-        )
+        try:
+            self.eval_envs = make_vector_env(
+                experiment.env, experiment.run.eval_num_envs, training=False
+            )
+        except BaseException:
+            self.envs.close()
+            raise
         try:
             self.agent = build_agent(experiment, env_spec(experiment.env, self.envs), seed)
+            self.counters = Counters(
+                next_eval=experiment.run.eval_every,
+                next_checkpoint=experiment.run.checkpoint_every,
+            )
+            self.rollout_state = RolloutState.reset(self.envs, seed)
+            if state is not None:
+                self._restore(state)
         except BaseException:
             self.close()
             raise
-        self.counters = Counters(
-            next_eval=experiment.run.eval_every, next_checkpoint=experiment.run.checkpoint_every
-        )
-        self.rollout_state = RolloutState.reset(self.envs, seed)
-        if state is not None:
-            self._restore(state)
 
     def __enter__(self) -> Trainer:
         return self
@@ -161,9 +179,9 @@ class Trainer:
         try:
             with _stop_on_signal() as stop:
                 self._loop(logger, bar, stop)
+            self._save()
             result = self._evaluate(run.final_eval_episodes or run.eval_episodes, final=True)
             logger.evaluation(result.mean_return, result.std_return, self.counters.step)
-            self._save()
             bar.update(self.counters.step, f"final eval {result.mean_return:.3f}", force=True)
         finally:
             bar.close()
@@ -192,6 +210,9 @@ class Trainer:
             if run.eval_every and c.step >= c.next_eval:
                 result = self._evaluate(run.eval_episodes, final=False)
                 logger.evaluation(result.mean_return, result.std_return, c.step)
+                if run.target_return is not None and result.mean_return >= run.target_return:
+                    c.reached_target = c.step
+                    return
                 c.next_eval += run.eval_every * math.ceil(
                     (c.step - c.next_eval + 1) / run.eval_every
                 )
@@ -254,11 +275,10 @@ class Trainer:
             "wall_s": round(c.wall_s, 3),
             "steps_per_second": round(c.step / max(c.wall_s, 1e-9), 1),
             "final_eval": result.as_dict(),
+            "reached_target_at": c.reached_target,
             "evaluations": c.history,
         }
-        tmp = self.run_dir / ".summary.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
-        os.replace(tmp, self.run_dir / "summary.json")
+        _write_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         return summary
 
 

@@ -1,0 +1,249 @@
+"""DQN with the options that make Double DQN, Dueling DQN and their combination."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from rlkit.agent import Agent, EnvSpec, Transition, register_agent
+from rlkit.errors import RlkitError, SpaceError
+from rlkit.networks import QHead, QNetwork, build_trunk, is_image_space, resolve_device
+from rlkit.replay import ReplayConfig, build_replay
+from rlkit.schedules import ScheduleConfig, build_schedule
+
+
+class NonFiniteLossError(RlkitError):
+    """The TD loss became NaN or infinite; training stops without saving over good checkpoints."""
+
+
+@dataclass
+class DQNConfig:
+    """Every DQN knob; `double` and `dueling` select the variant."""
+
+    double: bool = False
+    """Double DQN: the online net selects the next action, the target net evaluates it."""
+    dueling: bool = False
+    """Dueling head: Q = V + A - mean over actions of A (per sample)."""
+    network: Literal["auto", "mlp", "nature_cnn"] = "auto"
+    """Trunk: auto picks the Nature CNN for stacked uint8 frames, an MLP otherwise."""
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    """MLP hidden layer sizes (vector observations)."""
+    activation: Literal["relu", "tanh"] = "relu"
+    """MLP activation."""
+    head_hidden: int = 0
+    """Hidden units in each head stream (0: a single linear layer per stream)."""
+    learning_rate: float = 1e-3
+    """Optimizer step size."""
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    """Adam or RMSprop (centered=False, alpha 0.95 as in the Nature paper)."""
+    optimizer_eps: float = 1e-8
+    """Epsilon of the optimizer's denominator (Atari settings often use 1.5e-4 or 0.01/32^2)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    batch_size: int = 64
+    """Transitions per gradient step."""
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    """Replay memory: capacity, n-step returns, prioritisation, compression."""
+    learning_starts: int = 1_000
+    """Transitions in replay before learning starts (replay start size)."""
+    train_frequency: int = 1
+    """Environment steps (summed over sub-envs) between rounds of gradient steps."""
+    gradient_steps: int = 1
+    """Gradient steps per round, back to back (the target network does not move between)."""
+    target_update_interval: int = 1_000
+    """Environment steps between target updates."""
+    tau: float = 1.0
+    """Target update: 1.0 copies the online net (hard); below 1, Polyak averaging (soft)."""
+    loss: Literal["huber", "mse"] = "huber"
+    """TD loss on the taken action's Q-value."""
+    max_grad_norm: float = 10.0
+    """Gradient-norm clipping (0: off)."""
+    epsilon: ScheduleConfig = field(
+        default_factory=lambda: ScheduleConfig(kind="linear", start=1.0, end=0.05, steps=10_000)
+    )
+    """Exploration rate as a function of environment steps."""
+    eval_epsilon: float = 0.0
+    """Exploration rate during greedy evaluation (0.05 in the Nature Atari protocol)."""
+    checkpoint_replay: bool = True
+    """Save the replay memory in checkpoints (exact resume; turn off for large Atari buffers)."""
+    device: str = "auto"
+    """auto: CUDA when present, else CPU."""
+
+    def __post_init__(self) -> None:
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 < self.gamma <= 1:
+            raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
+        if not 0 < self.tau <= 1:
+            raise ValueError(f"tau must be in (0, 1], got {self.tau}")
+        for name in ("batch_size", "train_frequency", "gradient_steps", "target_update_interval"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.learning_starts < 0 or self.max_grad_norm < 0:
+            raise ValueError("learning_starts and max_grad_norm must be >= 0")
+
+
+@register_agent("dqn")
+class DQNAgent(Agent[DQNConfig]):
+    """DQN, Double DQN, Dueling DQN and combinations, with replay and a target network."""
+
+    config_class = DQNConfig
+
+    @classmethod
+    def check_spaces(cls, spec: EnvSpec) -> None:
+        if not isinstance(spec.action_space, gym.spaces.Discrete):
+            raise SpaceError(
+                f"agent 'dqn' needs a Discrete action space; {spec.env_id} has "
+                f"{spec.action_space} (for continuous actions use 'a2c' or 'reinforce')"
+            )
+        if not isinstance(spec.observation_space, gym.spaces.Box):
+            raise SpaceError(
+                f"agent 'dqn' needs Box observations; {spec.env_id} has {spec.observation_space} "
+                "(for Discrete observations use 'tabular')"
+            )
+
+    def __init__(self, config: DQNConfig, spec: EnvSpec, seed: int) -> None:
+        super().__init__(config, spec, seed)
+        self.device = resolve_device(config.device)
+        space = spec.observation_space
+        assert isinstance(space, gym.spaces.Box)
+        assert isinstance(spec.action_space, gym.spaces.Discrete)
+        self.num_actions = int(spec.action_space.n)
+        trunk = build_trunk(space, config.network, config.hidden, config.activation)
+        head = QHead(trunk.out_features, self.num_actions, config.dueling, config.head_hidden)
+        self.online = QNetwork(trunk, head).to(self.device)
+        self.target = copy.deepcopy(self.online).requires_grad_(False)
+        self.optimizer = self._make_optimizer()
+        frames = space.shape[0] if is_image_space(space) else None
+        self.replay = build_replay(config.replay, space, spec.num_envs, config.gamma, frames)
+        self.epsilon = build_schedule(config.epsilon)
+        self.beta = build_schedule(config.replay.beta)
+        self.steps = 0
+        self.updates = 0
+        self.steps_since_train = 0
+        self.last_target_update = 0
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        params, c = self.online.parameters(), self.config
+        if c.optimizer == "rmsprop":
+            return torch.optim.RMSprop(params, lr=c.learning_rate, alpha=0.95, eps=c.optimizer_eps)
+        return torch.optim.Adam(params, lr=c.learning_rate, eps=c.optimizer_eps)
+
+    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+        epsilon = self.epsilon(self.steps) if explore else self.config.eval_epsilon
+        with torch.no_grad():
+            q = self.online(torch.as_tensor(obs, device=self.device))
+        actions: np.ndarray = q.argmax(dim=1).cpu().numpy()
+        if epsilon > 0:
+            random = self.rng.random(len(obs)) < epsilon
+            actions[random] = self.rng.integers(self.num_actions, size=int(random.sum()))
+        return actions
+
+    def observe(self, transition: Transition) -> None:
+        self.replay.add(transition)
+        self.steps += len(transition.action)
+        if len(self.replay) >= self.config.learning_starts:
+            self.steps_since_train += len(transition.action)
+
+    def update(self) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        if self.steps_since_train >= self.config.train_frequency:
+            self.steps_since_train -= self.config.train_frequency
+            for _ in range(self.config.gradient_steps):  # a burst against a fixed target
+                metrics = self._learn()
+        if self.steps - self.last_target_update >= self.config.target_update_interval:
+            self._update_target()
+            self.last_target_update = self.steps
+        if metrics:
+            metrics["epsilon"] = self.epsilon(self.steps)
+        return metrics
+
+    def _learn(self) -> dict[str, float]:
+        c = self.config
+        batch = self.replay.sample(c.batch_size, self.rng, self.beta(self.steps))
+        obs, next_obs = self._tensor(batch.obs), self._tensor(batch.next_obs)
+        action = torch.as_tensor(batch.action, device=self.device, dtype=torch.int64)
+        q = self.online(obs).gather(1, action[:, None]).squeeze(1)
+        with torch.no_grad():
+            target = self._td_target(next_obs, batch.reward, batch.discount)
+        weight = torch.as_tensor(batch.weight, device=self.device)
+        td = target - q
+        if c.loss == "mse":
+            per_sample = td.pow(2)
+        else:
+            per_sample = nn.functional.huber_loss(q, target, reduction="none")
+        loss = (weight * per_sample).mean()
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"the DQN loss became {loss.item()} at step {self.steps} (update {self.updates}); "
+                "stopped without saving, the last good checkpoint is kept; "
+                "try a lower agent.learning_rate or agent.max_grad_norm"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(
+            self.online.parameters(), c.max_grad_norm if c.max_grad_norm > 0 else math.inf
+        )
+        self.optimizer.step()
+        self.updates += 1
+        td_abs = td.detach().abs()
+        self.replay.update_priorities(batch.index, td_abs.cpu().numpy())
+        return {
+            "loss": loss.item(),
+            "q_mean": q.detach().mean().item(),
+            "td_abs": td_abs.mean().item(),
+            "grad_norm": float(grad_norm),
+        }
+
+    def _td_target(
+        self, next_obs: torch.Tensor, reward: np.ndarray, discount: np.ndarray
+    ) -> torch.Tensor:
+        """y = r + discount * Q_target(s', a*), a* = argmax Q_online (double) or Q_target."""
+        next_q = self.target(next_obs)
+        if self.config.double:
+            best = self.online(next_obs).argmax(dim=1, keepdim=True)
+        else:
+            best = next_q.argmax(dim=1, keepdim=True)
+        next_value = next_q.gather(1, best).squeeze(1)
+        r = torch.as_tensor(reward, device=self.device)
+        d = torch.as_tensor(discount, device=self.device)
+        target: torch.Tensor = r + d * next_value
+        return target
+
+    def _update_target(self) -> None:
+        tau = self.config.tau
+        with torch.no_grad():
+            for t, o in zip(self.target.parameters(), self.online.parameters(), strict=True):
+                t.lerp_(o, tau) if tau < 1.0 else t.copy_(o)
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(array, device=self.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            **super().state_dict(),
+            "online": self.online.state_dict(),
+            "target": self.target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "counters": [self.steps, self.updates, self.steps_since_train, self.last_target_update],
+        }
+        if self.config.checkpoint_replay:
+            state["replay"] = self.replay.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.online.load_state_dict(state["online"])
+        self.target.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))  # no shared tensors
+        counters = state["counters"]
+        self.steps, self.updates, self.steps_since_train, self.last_target_update = counters
+        if "replay" in state:
+            self.replay.load_state_dict(state["replay"])

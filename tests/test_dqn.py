@@ -1,0 +1,174 @@
+"""DQN family: heads, targets, target updates, spaces, NaN handling, save/load."""
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from rlkit.agent import EnvSpec, Transition
+from rlkit.agents.dqn import DQNAgent, DQNConfig, NonFiniteLossError
+from rlkit.config import from_dict
+from rlkit.errors import SpaceError
+from rlkit.networks import NatureCNN, QHead
+
+BOX4 = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+
+
+TWO_ACTIONS = gym.spaces.Discrete(2)
+
+
+def spec(obs: gym.Space[Any] = BOX4, act: gym.Space[Any] = TWO_ACTIONS) -> EnvSpec:
+    return EnvSpec("Test-v0", obs, act, 1)
+
+
+def agent(**overrides: Any) -> DQNAgent:
+    settings: dict[str, Any] = {
+        "device": "cpu",
+        "hidden": [8],
+        "learning_starts": 4,
+        "batch_size": 4,
+        "replay": {"capacity": 64},
+    }
+    settings.update(overrides)
+    torch.manual_seed(0)
+    return DQNAgent(from_dict(DQNConfig, settings, "agent"), spec(), seed=0)
+
+
+def step(obs: float, action: int, reward: float, terminated: bool = False) -> Transition:
+    o = np.full((1, 4), obs, np.float32)
+    return Transition(
+        o,
+        np.array([action]),
+        np.array([reward], np.float32),
+        o + 0.1,
+        np.array([terminated]),
+        np.array([False]),
+    )
+
+
+def test_dueling_mean_is_per_sample_over_actions() -> None:
+    head = QHead(features=3, num_actions=2, dueling=True)
+    with torch.no_grad():
+        assert head.value is not None
+        head.value.weight.zero_()
+        head.value.bias.fill_(10.0)  # V = 10 for every sample
+        head.advantage.weight.zero_()
+        head.advantage.bias.copy_(torch.tensor([1.0, 3.0]))  # A = [1, 3]: mean 2 per sample
+    q = head(torch.zeros(5, 3))
+    # Q = V + A - mean_a A = 10 + [1, 3] - 2 = [9, 11], the same for every sample of the
+    # batch (the source's bug took the mean over the whole batch tensor).
+    torch.testing.assert_close(q, torch.tensor([[9.0, 11.0]] * 5))
+
+
+def test_dueling_mean_does_not_mix_samples() -> None:
+    head = QHead(features=1, num_actions=2, dueling=True)
+    with torch.no_grad():
+        assert head.value is not None
+        head.value.weight.zero_()
+        head.value.bias.zero_()
+        head.advantage.weight.copy_(torch.tensor([[1.0], [-1.0]]))
+        head.advantage.bias.zero_()
+    q = head(torch.tensor([[1.0], [5.0]]))  # A = [1, -1] and [5, -5]: both have mean 0
+    torch.testing.assert_close(q, torch.tensor([[1.0, -1.0], [5.0, -5.0]]))
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_td_target_selects_with_online_when_double(double: bool) -> None:
+    a = agent(double=double)
+    next_obs = torch.zeros(1, 4)
+    with torch.no_grad():
+        for net, q in ((a.online, [1.0, 2.0]), (a.target, [5.0, 3.0])):
+            for p in net.parameters():
+                p.zero_()
+            net.head.advantage.bias.copy_(torch.tensor(q))
+    y = a._td_target(next_obs, np.array([1.0], np.float32), np.array([0.5], np.float32))
+    # DQN: 1 + 0.5 * max(5, 3) = 3.5. Double: online picks action 1, target values it 3:
+    # 1 + 0.5 * 3 = 2.5.
+    assert y.item() == pytest.approx(2.5 if double else 3.5)
+
+
+def test_hard_and_soft_target_updates() -> None:
+    hard = agent(target_update_interval=3, tau=1.0)
+    with torch.no_grad():
+        for p in hard.online.parameters():
+            p.add_(1.0)
+    for _ in range(2):
+        hard.observe(step(0.0, 0, 1.0))
+        hard.update()
+    assert not torch.equal(next(hard.target.parameters()), next(hard.online.parameters()))
+    hard.observe(step(0.0, 0, 1.0))
+    hard.update()
+    assert torch.equal(next(hard.target.parameters()), next(hard.online.parameters()))
+
+    soft = agent(target_update_interval=1, tau=0.25, learning_starts=10**6)
+    before = next(soft.target.parameters()).clone()
+    with torch.no_grad():
+        next(soft.online.parameters()).add_(4.0)
+    soft.observe(step(0.0, 0, 1.0))
+    soft.update()
+    # target = 0.75 * target + 0.25 * (target + 4) = target + 1
+    torch.testing.assert_close(next(soft.target.parameters()), before + 1.0)
+
+
+def test_learning_starts_and_train_frequency() -> None:
+    a = agent(learning_starts=6, train_frequency=2, gradient_steps=3)
+    for i in range(6):
+        a.observe(step(float(i), 0, 1.0))
+        assert a.update() == {}  # replay reaches 6 on the 6th step: 1 of 2 steps counted
+    a.observe(step(6.0, 1, 1.0))  # the 2nd step since learning started: a burst of 3
+    metrics = a.update()
+    assert set(metrics) == {"loss", "q_mean", "td_abs", "grad_norm", "epsilon"}
+    assert a.updates == 3
+    a.observe(step(7.0, 1, 1.0))
+    assert a.update() == {}
+    a.observe(step(8.0, 1, 1.0))
+    a.update()
+    assert a.updates == 6
+
+
+def test_nan_loss_stops_with_a_clear_error() -> None:
+    a = agent()
+    for i in range(4):
+        a.observe(step(float(i), 0, float("nan")))
+    with pytest.raises(NonFiniteLossError, match="loss became nan at step 4.*last good checkpoint"):
+        a.update()
+
+
+def test_state_dict_round_trip_continues_identically() -> None:
+    a, b = agent(), agent()
+    for i in range(6):
+        a.observe(step(float(i), i % 2, 1.0))
+        a.update()
+    b.load_state_dict(a.state_dict())
+    obs = np.random.default_rng(1).normal(size=(3, 4)).astype(np.float32)
+    for i in range(6, 10):
+        for x in (a, b):
+            x.observe(step(float(i), i % 2, 1.0))
+            x.update()
+        np.testing.assert_array_equal(a.act(obs, True), b.act(obs, True))
+    for pa, pb in zip(a.online.parameters(), b.online.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=0, atol=0)
+
+
+def test_space_errors_name_the_problem() -> None:
+    with pytest.raises(SpaceError, match="Discrete action space.*Box"):
+        DQNAgent.check_spaces(spec(act=gym.spaces.Box(-1, 1, (1,))))
+    with pytest.raises(SpaceError, match="Box observations.*tabular"):
+        DQNAgent.check_spaces(spec(obs=gym.spaces.Discrete(5)))
+
+
+def test_nature_cnn_on_uint8_stacks() -> None:
+    net = NatureCNN(4)
+    frames = torch.randint(0, 256, (2, 4, 84, 84), dtype=torch.uint8)
+    assert net(frames).shape == (2, 512)
+    pixels = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    torch.manual_seed(0)
+    cnn_agent = DQNAgent(
+        from_dict(DQNConfig, {"device": "cpu", "replay": {"capacity": 100}}, "agent"),
+        spec(obs=pixels, act=gym.spaces.Discrete(6)),
+        0,
+    )
+    assert isinstance(cnn_agent.online.trunk, NatureCNN)
+    assert cnn_agent.act(frames.numpy(), explore=False).shape == (2,)
