@@ -101,7 +101,7 @@ class DQNAgent(Agent[DQNConfig]):
         if not isinstance(spec.action_space, gym.spaces.Discrete):
             raise SpaceError(
                 f"agent 'dqn' needs a Discrete action space; {spec.env_id} has "
-                f"{spec.action_space} (for continuous actions use 'a2c' or 'reinforce')"
+                f"{spec.action_space} (DQN takes the argmax over finitely many actions)"
             )
         if not isinstance(spec.observation_space, gym.spaces.Box):
             raise SpaceError(
@@ -131,10 +131,13 @@ class DQNAgent(Agent[DQNConfig]):
         self.last_target_update = 0
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        params, c = self.online.parameters(), self.config
+        params, c = list(self.online.parameters()), self.config
         if c.optimizer == "rmsprop":
-            return torch.optim.RMSprop(params, lr=c.learning_rate, alpha=0.95, eps=c.optimizer_eps)
-        return torch.optim.Adam(params, lr=c.learning_rate, eps=c.optimizer_eps)
+            return torch.optim.RMSprop(
+                params, lr=c.learning_rate, alpha=0.95, eps=c.optimizer_eps, foreach=True
+            )
+        # The fused kernel does the whole Adam step in one call (CPU and CUDA, torch >= 2.4).
+        return torch.optim.Adam(params, lr=c.learning_rate, eps=c.optimizer_eps, fused=True)
 
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
         epsilon = self.epsilon(self.steps) if explore else self.config.eval_epsilon
@@ -156,8 +159,8 @@ class DQNAgent(Agent[DQNConfig]):
         metrics: dict[str, float] = {}
         if self.steps_since_train >= self.config.train_frequency:
             self.steps_since_train -= self.config.train_frequency
-            for _ in range(self.config.gradient_steps):  # a burst against a fixed target
-                metrics = self._learn()
+            for i in range(self.config.gradient_steps):  # a burst against a fixed target
+                metrics = self._learn(report=i == self.config.gradient_steps - 1)
         if self.steps - self.last_target_update >= self.config.target_update_interval:
             self._update_target()
             self.last_target_update = self.steps
@@ -165,7 +168,7 @@ class DQNAgent(Agent[DQNConfig]):
             metrics["epsilon"] = self.epsilon(self.steps)
         return metrics
 
-    def _learn(self) -> dict[str, float]:
+    def _learn(self, report: bool = True) -> dict[str, float]:
         c = self.config
         batch = self.replay.sample(c.batch_size, self.rng, self.beta(self.steps))
         obs, next_obs = self._tensor(batch.obs), self._tensor(batch.next_obs)
@@ -194,7 +197,10 @@ class DQNAgent(Agent[DQNConfig]):
         self.optimizer.step()
         self.updates += 1
         td_abs = td.detach().abs()
-        self.replay.update_priorities(batch.index, td_abs.cpu().numpy())
+        if c.replay.prioritized:
+            self.replay.update_priorities(batch.index, td_abs.cpu().numpy())
+        if not report:  # the last step of a burst reports; .item() would sync a GPU each step
+            return {}
         return {
             "loss": loss.item(),
             "q_mean": q.detach().mean().item(),

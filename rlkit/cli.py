@@ -45,6 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=int, help="episodes to play (default: the run's final eval)")
     ev.add_argument("--seed", type=int, help="seed of the evaluation env")
     ev.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    ev.add_argument(
+        "--video",
+        metavar="FILE",
+        help="write greedy play to a .gif (or .mp4 with imageio-ffmpeg); --episodes defaults to 1",
+    )
+    ev.add_argument(
+        "--max-frames",
+        type=int,
+        default=5_000,
+        metavar="N",
+        help="stop the video after N frames (default 5,000)",
+    )
 
     sub.add_parser("list", help="list agents, environments and bundled experiments")
 
@@ -109,11 +121,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from rlkit.experiment import MAX_SEED
     from rlkit.runner import evaluate_checkpoint
 
     if args.episodes is not None and args.episodes < 1:
         raise RlkitError(f"--episodes must be >= 1, got {args.episodes}")
-    result = evaluate_checkpoint(args.target, args.episodes, args.seed)
+    if args.seed is not None and not 0 <= args.seed < MAX_SEED:
+        raise RlkitError(f"--seed must be in [0, {MAX_SEED}), got {args.seed}")
+    if args.max_frames < 1:
+        raise RlkitError(f"--max-frames must be >= 1, got {args.max_frames}")
+    result = evaluate_checkpoint(args.target, args.episodes, args.seed, args.video, args.max_frames)
     if args.json:
         print(json.dumps(result.as_dict()))
     else:
@@ -121,6 +138,8 @@ def _eval(args: argparse.Namespace) -> int:
             f"{args.target}: mean return {result.mean_return:.3f} ± {result.std_return:.3f} "
             f"over {result.episodes} episodes (mean length {result.mean_length:.1f})"
         )
+    if args.video:  # on stderr under --json, which keeps stdout one JSON object
+        print(f"wrote {args.video}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 

@@ -15,6 +15,8 @@ from rlkit.config import apply_override, from_dict, parse_override, to_dict
 from rlkit.envs.factory import EnvConfig
 from rlkit.errors import ConfigError, one_of, suggest
 
+MAX_SEED = 2**30
+
 
 @dataclass
 class RunConfig:
@@ -32,6 +34,9 @@ class RunConfig:
     """Episodes of the final evaluation in summary.json (default: eval_episodes)."""
     eval_num_envs: int = 1
     """Sub-envs of the evaluation vector env."""
+    torch_threads: int = 1
+    """torch intra-op CPU threads (0: torch's default). 1 avoids the oversubscription that
+    slows small networks many-fold on a busy machine and keeps CPU results reproducible."""
     target_return: float | None = None
     """Stop early once a periodic evaluation's mean return reaches this (None: never)."""
     checkpoint_every: int = 0
@@ -51,7 +56,13 @@ class RunConfig:
             keep_checkpoints=self.keep_checkpoints,
             log_every=self.log_every,
         )
-        _non_negative(eval_every=self.eval_every, checkpoint_every=self.checkpoint_every)
+        _non_negative(
+            eval_every=self.eval_every,
+            checkpoint_every=self.checkpoint_every,
+            torch_threads=self.torch_threads,
+        )
+        if not 0 <= self.seed < MAX_SEED:
+            raise ValueError(f"seed must be in [0, {MAX_SEED}) (ale-py's range), got {self.seed}")
         if self.final_eval_episodes is not None:
             _positive(final_eval_episodes=self.final_eval_episodes)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -63,8 +64,11 @@ class Counters:
 
 
 def derive_seed(seed: int, *tags: int) -> int:
-    """A seed for a sub-stream (agent, evaluation k, ...) that does not overlap the others."""
-    return int(np.random.SeedSequence([seed, *tags]).generate_state(1)[0])
+    """A seed for a sub-stream (agent, evaluation k, ...) that does not overlap the others.
+
+    30 bits, so that seed + sub-env index stays below 2**31, the limit of ale-py's seeds.
+    """
+    return int(np.random.SeedSequence([seed, *tags]).generate_state(1)[0]) >> 2
 
 
 def train(experiment: Experiment, run_dir: str | Path | None = None) -> dict[str, Any]:
@@ -137,6 +141,8 @@ class Trainer:
     def __init__(self, experiment: Experiment, run_dir: Path, state: dict[str, Any] | None = None):
         self.exp, self.run_dir, self.resumed = experiment, run_dir, state is not None
         seed = experiment.run.seed
+        if experiment.run.torch_threads:
+            torch.set_num_threads(experiment.run.torch_threads)
         torch.manual_seed(seed)
         self.envs = make_vector_env(experiment.env)
         try:
@@ -282,6 +288,17 @@ class Trainer:
         return summary
 
 
+def _for_evaluation(experiment: Experiment, state: dict[str, Any]) -> Experiment:
+    """Acting needs no replay memory: give agents that have one a small one, skip the saved one."""
+    agent_config = experiment.agent
+    replay = getattr(agent_config, "replay", None)
+    if replay is not None and hasattr(replay, "capacity"):
+        small = dataclasses.replace(replay, capacity=min(replay.capacity, 4_096))
+        experiment.agent = dataclasses.replace(agent_config, replay=small)
+        state["agent"].pop("replay", None)
+    return experiment
+
+
 def build_agent(experiment: Experiment, spec: Any, seed: int) -> Agent[Any]:
     """Check the agent can handle the env's spaces, then construct it."""
     cls = agent_class(experiment.agent_name)
@@ -315,20 +332,35 @@ def _stop_on_signal() -> Iterator[_StopFlag]:
 
 
 def evaluate_checkpoint(
-    target: str | Path, episodes: int | None = None, seed: int | None = None
+    target: str | Path,
+    episodes: int | None = None,
+    seed: int | None = None,
+    video: str | Path | None = None,
+    max_frames: int = 5_000,
 ) -> EvalResult:
     """Greedy evaluation of a run directory's newest checkpoint (or a checkpoint file).
 
     With the defaults it replays the run's final evaluation, so it reproduces summary.json.
+    With `video` (a .gif, or .mp4 where imageio has ffmpeg) it plays `episodes` (default 1)
+    episodes back to back on a rendering env, at most `max_frames` frames, into that file.
     """
+    from rlkit import video as videos
+
+    video_path = videos.check_video_path(video) if video is not None else None
     state = checkpoint.load(checkpoint.latest(Path(target)))
-    experiment = load_experiment(state["config"])
+    experiment = _for_evaluation(load_experiment(state["config"]), state)
     run = experiment.run
-    envs = make_vector_env(experiment.env, run.eval_num_envs, training=False)
+    eval_seed = derive_seed(run.seed, 1, 0) if seed is None else seed
+    if video_path is None:
+        envs, fps = make_vector_env(experiment.env, run.eval_num_envs, training=False), 0.0
+    else:
+        envs, fps = videos.make_render_env(experiment.env)
     try:
         agent = build_agent(experiment, env_spec(experiment.env, envs), run.seed)
         agent.load_state_dict(state["agent"])
+        if video_path is not None:
+            return videos.record(agent, envs, video_path, episodes or 1, eval_seed, fps, max_frames)
         count = episodes or run.final_eval_episodes or run.eval_episodes
-        return evaluate(agent, envs, count, derive_seed(run.seed, 1, 0) if seed is None else seed)
+        return evaluate(agent, envs, count, eval_seed)
     finally:
         envs.close()
