@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,6 +24,16 @@ class EvalResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def of(cls, returns: Sequence[float], lengths: Sequence[int]) -> EvalResult:
+        """Summarise the returns and lengths of finished episodes."""
+        return cls(
+            episodes=len(returns),
+            mean_return=float(np.mean(returns)),
+            std_return=float(np.std(returns)),
+            mean_length=float(np.mean(lengths)),
+        )
 
 
 def evaluate(
@@ -47,9 +58,4 @@ def evaluate(
                 lengths.append(ep.length)
         if (done >= quota).all():
             break
-    return EvalResult(
-        episodes=len(returns),
-        mean_return=float(np.mean(returns)),
-        std_return=float(np.std(returns)),
-        mean_length=float(np.mean(lengths)),
-    )
+    return EvalResult.of(returns, lengths)

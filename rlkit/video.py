@@ -119,12 +119,7 @@ def record(
     except BaseException:
         sink.discard()
         raise
-    return EvalResult(
-        episodes=len(returns),
-        mean_return=float(np.mean(returns)),
-        std_return=float(np.std(returns)),
-        mean_length=float(np.mean(lengths)),
-    )
+    return EvalResult.of(returns, lengths)
 
 
 class _Sink(Protocol):
