@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Any
+
+import pytest
 
 
 def small_experiment(**run: Any) -> dict[str, Any]:
@@ -26,3 +29,17 @@ def small_experiment(**run: Any) -> dict[str, Any]:
             **run,
         },
     }
+
+
+def interrupt_after(monkeypatch: pytest.MonkeyPatch, cls: type, calls: int) -> None:
+    """Make the n-th update() send this process a real SIGINT (Ctrl-C)."""
+    original = cls.update
+    count = {"n": 0}
+
+    def update(self: Any) -> dict[str, float]:
+        count["n"] += 1
+        if count["n"] == calls:
+            signal.raise_signal(signal.SIGINT)
+        return original(self)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(cls, "update", update)

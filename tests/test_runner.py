@@ -1,14 +1,13 @@
 """The runner: run directory contents, determinism, and resume == uninterrupted."""
 
 import json
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from helpers import small_experiment
+from helpers import interrupt_after, small_experiment
 
 import rlkit
 from rlkit import checkpoint
@@ -22,20 +21,6 @@ COMPARED = ("steps", "episodes", "final_eval", "evaluations")
 
 def final_state(run_dir: Path) -> dict[str, Any]:
     return checkpoint.load(checkpoint.latest(run_dir))
-
-
-def interrupt_after(monkeypatch: pytest.MonkeyPatch, cls: type, calls: int) -> None:
-    """Make the n-th update() send this process a real SIGINT (Ctrl-C)."""
-    original = cls.update
-    count = {"n": 0}
-
-    def update(self: Any) -> dict[str, float]:
-        count["n"] += 1
-        if count["n"] == calls:
-            signal.raise_signal(signal.SIGINT)
-        return original(self)  # type: ignore[no-any-return]
-
-    monkeypatch.setattr(cls, "update", update)
 
 
 def test_run_directory_contract(tmp_path: Path) -> None:
