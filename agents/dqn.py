@@ -15,7 +15,7 @@ from torch import nn
 from rlkit.agent import Agent, EnvSpec, Transition, register_agent
 from rlkit.errors import RlkitError, SpaceError
 from rlkit.networks import QHead, QNetwork, build_trunk, is_image_space, resolve_device
-from rlkit.replay import ReplayConfig, build_replay
+from rlkit.replay import ReplayBatch, ReplayConfig, build_replay
 from rlkit.schedules import ScheduleConfig, build_schedule
 
 
@@ -120,6 +120,9 @@ class DQNAgent(Agent[DQNConfig]):
         head = QHead(trunk.out_features, self.num_actions, config.dueling, config.head_hidden)
         self.online = QNetwork(trunk, head).to(self.device)
         self.target = copy.deepcopy(self.online).requires_grad_(False)
+        self.params: list[torch.Tensor] = list(self.online.parameters())
+        self.target_params: list[torch.Tensor] = list(self.target.parameters())
+        self.max_grad_norm = config.max_grad_norm if config.max_grad_norm > 0 else math.inf
         self.optimizer = self._make_optimizer()
         frames = space.shape[0] if is_image_space(space) else None
         self.replay = build_replay(config.replay, space, spec.num_envs, config.gamma, frames)
@@ -131,7 +134,7 @@ class DQNAgent(Agent[DQNConfig]):
         self.last_target_update = 0
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        params, c = list(self.online.parameters()), self.config
+        params, c = self.params, self.config
         if c.optimizer == "rmsprop":
             return torch.optim.RMSprop(
                 params, lr=c.learning_rate, alpha=0.95, eps=c.optimizer_eps, foreach=True
@@ -141,12 +144,12 @@ class DQNAgent(Agent[DQNConfig]):
 
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
         epsilon = self.epsilon(self.steps) if explore else self.config.eval_epsilon
-        with torch.no_grad():
-            q = self.online(torch.as_tensor(obs, device=self.device))
-        actions: np.ndarray = q.argmax(dim=1).cpu().numpy()
-        if epsilon > 0:
-            random = self.rng.random(len(obs)) < epsilon
-            actions[random] = self.rng.integers(self.num_actions, size=int(random.sum()))
+        random = self.rng.random(len(obs)) < epsilon
+        actions = self.rng.integers(self.num_actions, size=len(obs))
+        if not random.all():  # early in training every env may act at random: skip the net
+            with torch.inference_mode():
+                q = self.online(torch.as_tensor(obs, device=self.device))
+            actions = np.where(random, actions, q.argmax(dim=1).cpu().numpy())
         return actions
 
     def observe(self, transition: Transition) -> None:
@@ -176,37 +179,44 @@ class DQNAgent(Agent[DQNConfig]):
         q = self.online(obs).gather(1, action[:, None]).squeeze(1)
         with torch.no_grad():
             target = self._td_target(next_obs, batch.reward, batch.discount)
-        weight = torch.as_tensor(batch.weight, device=self.device)
-        td = target - q
-        if c.loss == "mse":
-            per_sample = td.pow(2)
-        else:
-            per_sample = nn.functional.huber_loss(q, target, reduction="none")
-        loss = (weight * per_sample).mean()
-        if not torch.isfinite(loss):
+        loss = self._loss(q, target, batch)
+        for p in self.params:
+            p.grad = None
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(self.params, self.max_grad_norm, foreach=True)
+        self.optimizer.step()
+        self.updates += 1
+        if not report:  # the last step of a burst reports; .item() would sync a GPU each step
+            return {}
+        if not torch.isfinite(loss):  # NaN parameters keep the loss NaN up to this check
             raise NonFiniteLossError(
                 f"the DQN loss became {loss.item()} at step {self.steps} (update {self.updates}); "
                 "stopped without saving, the last good checkpoint is kept; "
                 "try a lower agent.learning_rate or agent.max_grad_norm"
             )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = nn.utils.clip_grad_norm_(
-            self.online.parameters(), c.max_grad_norm if c.max_grad_norm > 0 else math.inf
-        )
-        self.optimizer.step()
-        self.updates += 1
-        td_abs = td.detach().abs()
-        if c.replay.prioritized:
-            self.replay.update_priorities(batch.index, td_abs.cpu().numpy())
-        if not report:  # the last step of a burst reports; .item() would sync a GPU each step
-            return {}
         return {
             "loss": loss.item(),
             "q_mean": q.detach().mean().item(),
-            "td_abs": td_abs.mean().item(),
+            "td_abs": (target - q.detach()).abs().mean().item(),
             "grad_norm": float(grad_norm),
         }
+
+    def _loss(self, q: torch.Tensor, target: torch.Tensor, batch: ReplayBatch) -> torch.Tensor:
+        """Huber or squared TD error; importance-weighted (and priorities updated) under PER."""
+        squared = self.config.loss == "mse"
+        if not self.config.replay.prioritized:
+            if squared:
+                return nn.functional.mse_loss(q, target)
+            return nn.functional.huber_loss(q, target)
+        td_abs = (target - q).detach().abs()
+        self.replay.update_priorities(batch.index, td_abs.cpu().numpy())
+        per_sample = (
+            (target - q).pow(2)
+            if squared
+            else nn.functional.huber_loss(q, target, reduction="none")
+        )
+        weight = torch.as_tensor(batch.weight, device=self.device)
+        return (weight * per_sample).mean()
 
     def _td_target(
         self, next_obs: torch.Tensor, reward: np.ndarray, discount: np.ndarray
@@ -226,8 +236,10 @@ class DQNAgent(Agent[DQNConfig]):
     def _update_target(self) -> None:
         tau = self.config.tau
         with torch.no_grad():
-            for t, o in zip(self.target.parameters(), self.online.parameters(), strict=True):
-                t.lerp_(o, tau) if tau < 1.0 else t.copy_(o)
+            if tau < 1.0:
+                torch._foreach_lerp_(self.target_params, self.params, tau)
+            else:
+                torch._foreach_copy_(self.target_params, self.params)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, device=self.device)

@@ -52,8 +52,8 @@ class SumTree:
             raise ValueError("sum-tree priorities must be finite and >= 0")
         node = self.first_leaf + index
         self.nodes[node] = values
-        for _ in range(self.depth):
-            node = np.unique(node >> 1)
+        for _ in range(self.depth):  # duplicate parents get identical sums: no np.unique needed
+            node = node >> 1
             self.nodes[node] = self.nodes[2 * node] + self.nodes[2 * node + 1]
 
     def find(self, value: np.ndarray) -> np.ndarray:
