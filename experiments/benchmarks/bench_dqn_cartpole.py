@@ -1,0 +1,195 @@
+"""DQN on CartPole-v1: rlkit vs Stable-Baselines3 with the same hyperparameters, in one run.
+
+Measures, per library and seed: wall time of training to the step budget (no periodic
+evaluation, no callbacks), env steps/s, gradient steps/s, and the mean return of a greedy
+evaluation afterwards (rlkit: the summary's final_eval; SB3: model.predict(deterministic=True)
+on a separate CartPole-v1 env). Hyperparameters come from experiments/cartpole_dqn.toml.
+Both run in this process with the same torch thread count (--threads, default 1: torch's
+default on a busy small machine oversubscribes the cores and slows a 256x256 MLP many-fold).
+The last line is the speed ratio SB3_time / rlkit_time (> 1: rlkit is faster).
+
+    python experiments/benchmarks/bench_dqn_cartpole.py --quick
+    python experiments/benchmarks/bench_dqn_cartpole.py --seeds 0 1 2
+    python experiments/benchmarks/bench_dqn_cartpole.py --profile 10000   # cProfile of rlkit
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import dataclasses
+import pstats
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import DQN
+
+import rlkit
+from rlkit import checkpoint
+
+EXPERIMENT = Path(__file__).resolve().parents[1] / "cartpole_dqn.toml"
+
+
+def rlkit_experiment(seed: int, steps: int, eval_episodes: int) -> Any:
+    """The bundled experiment with training-only overrides (final evaluation only)."""
+    overrides = [
+        f"run.total_steps={steps}",
+        f"run.seed={seed}",
+        "run.eval_every=0",
+        "run.checkpoint_every=0",
+        "run.progress=false",
+        f"run.final_eval_episodes={eval_episodes}",
+        'agent.device="cpu"',
+    ]
+    run_fields = {f.name for f in dataclasses.fields(rlkit.load_experiment(EXPERIMENT).run)}
+    if "torch_threads" in run_fields:  # else the runner leaves torch's thread count alone
+        overrides.append(f"run.torch_threads={torch.get_num_threads()}")
+    return rlkit.load_experiment(EXPERIMENT, overrides)
+
+
+def run_rlkit(seed: int, steps: int, eval_episodes: int) -> dict[str, float]:
+    experiment = rlkit_experiment(seed, steps, eval_episodes)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        summary = rlkit.train(experiment, Path(tmp) / "run")
+        total = time.perf_counter() - start
+        state = checkpoint.load(checkpoint.latest(Path(tmp) / "run"))
+    updates = state["agent"]["counters"][1]
+    ev = summary["final_eval"]
+    return {
+        "train_s": summary["wall_s"],
+        "total_s": total,
+        "steps": summary["steps"],
+        "grad_steps": updates,
+        "eval_mean": ev["mean_return"],
+        "eval_std": ev["std_return"],
+    }
+
+
+def sb3_model(seed: int, steps: int) -> DQN:
+    """SB3 DQN with the hyperparameters of experiments/cartpole_dqn.toml."""
+    a = rlkit_experiment(seed, steps, 1).agent
+    eps = a.epsilon
+    return DQN(
+        "MlpPolicy",
+        "CartPole-v1",
+        learning_rate=a.learning_rate,
+        buffer_size=a.replay.capacity,
+        learning_starts=a.learning_starts,
+        batch_size=a.batch_size,
+        tau=a.tau,
+        gamma=a.gamma,
+        train_freq=(a.train_frequency, "step"),
+        gradient_steps=a.gradient_steps,
+        target_update_interval=a.target_update_interval,
+        exploration_fraction=eps.steps / steps,
+        exploration_initial_eps=eps.start,
+        exploration_final_eps=eps.end,
+        max_grad_norm=a.max_grad_norm,
+        policy_kwargs={
+            "net_arch": list(a.hidden),
+            "activation_fn": torch.nn.ReLU,
+            "optimizer_kwargs": {"eps": a.optimizer_eps},
+        },
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+
+
+def run_sb3(seed: int, steps: int, eval_episodes: int) -> dict[str, float]:
+    start = time.perf_counter()
+    model = sb3_model(seed, steps)
+    learn_start = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    train_s = time.perf_counter() - learn_start
+    returns = sb3_evaluate(model, eval_episodes, seed)
+    return {
+        "train_s": train_s,
+        "total_s": time.perf_counter() - start,
+        "steps": model.num_timesteps,
+        "grad_steps": model._n_updates,
+        "eval_mean": float(np.mean(returns)),
+        "eval_std": float(np.std(returns)),
+    }
+
+
+def sb3_evaluate(model: DQN, episodes: int, seed: int) -> list[float]:
+    """Greedy returns of `episodes` episodes on a separate CartPole-v1 env."""
+    env = gym.make("CartPole-v1")
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + 10_000 + episode)
+        total, done = 0.0, False
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(int(action))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    return returns
+
+
+def profile_rlkit(steps: int, top: int) -> None:
+    """cProfile one rlkit run of `steps` steps; print the top functions by tottime."""
+    experiment = rlkit_experiment(0, steps, 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        summary = rlkit.train(experiment, Path(tmp) / "run")
+        profiler.disable()
+    print(f"rlkit {steps} steps: loop wall_s {summary['wall_s']:.1f} (under cProfile)")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3,000 steps, 2 eval episodes")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--steps", type=int, default=50_000)
+    parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, both libraries")
+    parser.add_argument("--profile", type=int, metavar="STEPS", help="cProfile rlkit only")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.profile:
+        profile_rlkit(args.profile, 15)
+        return
+    steps, episodes = (3_000, 2) if args.quick else (args.steps, args.eval_episodes)
+    print(
+        f"CartPole-v1 DQN, {steps:,} env steps, torch {torch.__version__}, "
+        f"torch.get_num_threads()={torch.get_num_threads()}"
+    )
+    runners = {"rlkit": run_rlkit, "sb3": run_sb3}
+    rows: list[tuple[str, int, dict[str, float]]] = []
+    for i, seed in enumerate(args.seeds):
+        order = ["rlkit", "sb3"] if i % 2 == 0 else ["sb3", "rlkit"]  # alternate who goes first
+        for name in order:
+            torch.set_num_threads(args.threads)
+            rows.append((name, seed, runners[name](seed, steps, episodes)))
+    header = f"{'lib':<6}{'seed':>5}{'train_s':>9}{'total_s':>9}{'steps/s':>9}"
+    print(header + f"{'grad':>8}{'grad/s':>8}{'eval return':>16}")
+    for name, seed, r in sorted(rows, key=lambda row: (row[1], row[0])):
+        print(
+            f"{name:<6}{seed:>5}{r['train_s']:>9.1f}{r['total_s']:>9.1f}"
+            f"{r['steps'] / r['train_s']:>9.0f}{r['grad_steps']:>8.0f}"
+            f"{r['grad_steps'] / r['train_s']:>8.0f}"
+            f"{r['eval_mean']:>10.1f} ± {r['eval_std']:<5.1f}"
+        )
+    times = {n: [r["train_s"] for lib, _, r in rows if lib == n] for n in runners}
+    ratios = [s / r for s, r in zip(times["sb3"], times["rlkit"], strict=True)]
+    print(
+        f"speed ratio SB3_time / rlkit_time: {statistics.mean(ratios):.2f} "
+        f"(per seed: {', '.join(f'{x:.2f}' for x in ratios)}; > 1 means rlkit is faster)"
+    )
+
+
+if __name__ == "__main__":
+    main()
