@@ -30,7 +30,7 @@ from ale_py.vector_env import AtariVectorEnv
 from gymnasium.spaces import Box
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv, VectorWrapper
 from gymnasium.vector.utils import batch_space
-from gymnasium.wrappers.vector import ClipReward
+from gymnasium.wrappers.vector import TransformReward
 
 from rlkit.errors import ConfigError, suggest
 from rlkit.preprocessing import FrameStackVectorEnv, final_frames, resize_area
@@ -346,6 +346,12 @@ def make_wrapper_frames(
     return SyncVectorEnv([make_one] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
 
 
+def _clip_unit(rewards: np.ndarray) -> np.ndarray:
+    """Clip a vector of rewards to [-1, 1]."""
+    clipped: np.ndarray = np.clip(rewards, -1.0, 1.0)
+    return clipped
+
+
 def make_atari_vector_env(
     game_or_id: str,
     num_envs: int,
@@ -375,7 +381,7 @@ def make_atari_vector_env(
         envs = LifeLossEpisodes(envs)
     envs = FrameStackVectorEnv(envs, options.frame_stack)
     if training and options.clip_rewards:
-        envs = ClipReward(envs, min_reward=-1.0, max_reward=1.0)
+        envs = TransformReward(envs, _clip_unit)  # one np.clip over all envs
     return envs
 
 
