@@ -6,4 +6,3 @@ if __name__ != "rlkit.agents":  # pragma: no cover - guard against `import agent
 from rlkit.agents import dp, dqn, tabular
 
 __all__ = ["dp", "dqn", "tabular"]
-from rlkit.agents import a2c, reinforce  # noqa: F401 - registers "a2c" and "reinforce"
