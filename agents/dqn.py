@@ -13,14 +13,10 @@ import torch
 from torch import nn
 
 from rlkit.agent import Agent, EnvSpec, Transition, register_agent
-from rlkit.errors import RlkitError, SpaceError
+from rlkit.errors import NonFiniteLossError, SpaceError
 from rlkit.networks import QHead, QNetwork, build_trunk, is_image_space, resolve_device
 from rlkit.replay import ReplayBatch, ReplayConfig, build_replay
 from rlkit.schedules import ScheduleConfig, build_schedule
-
-
-class NonFiniteLossError(RlkitError):
-    """The TD loss became NaN or infinite; training stops without saving over good checkpoints."""
 
 
 @dataclass

@@ -11,3 +11,4 @@ if "rlkit/GridWorld-v0" not in gym.registry:
         entry_point="rlkit.envs.gridworld:GridWorldEnv",
         max_episode_steps=100,
     )
+from rlkit.envs import continuous  # noqa: F401 - registers rlkit/TargetReach-v0

@@ -18,6 +18,10 @@ class SpaceError(RlkitError):
     """An agent was given observation or action spaces it cannot handle."""
 
 
+class NonFiniteLossError(RlkitError):
+    """A loss became NaN or infinite; training stops without saving over good checkpoints."""
+
+
 class CheckpointError(RlkitError):
     """A checkpoint or run directory is missing, corrupt or incompatible."""
 

@@ -1,0 +1,194 @@
+"""A2C: synchronous advantage actor-critic over a vector env, n-step returns or GAE(lambda)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlkit.agent import Agent, EnvSpec, Transition, register_agent
+from rlkit.errors import NonFiniteLossError
+from rlkit.networks import resolve_device
+from rlkit.policies import (
+    Actor,
+    GaussianHead,
+    PolicyGradientConfig,
+    build_actor_critic,
+    build_optimizer,
+    check_box_only_options,
+    check_policy_spaces,
+    decay_learning_rate,
+    gradient_step,
+    policy_gradient_loss,
+)
+from rlkit.returns import explained_variance, gae, n_step_returns, standardize
+
+
+@dataclass
+class A2CConfig(PolicyGradientConfig):
+    """Every A2C knob; the defaults are Stable-Baselines3's A2C defaults."""
+
+    n_steps: int = 5
+    """Vector steps per rollout; each update learns from n_steps * num_envs transitions."""
+    n_step: int | None = None
+    """Rewards summed before bootstrapping (<= n_steps; None: n_steps, the classic A2C
+    return; 1: the TD error r + gamma * V(s') - V(s) as the advantage)."""
+    gae_lambda: float | None = None
+    """GAE(lambda) advantages instead of n-step returns (None: off; 1.0 equals n_step=n_steps)."""
+    normalize_advantage: bool = False
+    """Standardise the advantages of each rollout (mean 0, std 1)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n_steps < 1:
+            raise ValueError(f"n_steps must be >= 1, got {self.n_steps}")
+        if self.n_step is not None and not 1 <= self.n_step <= self.n_steps:
+            raise ValueError(
+                f"n_step must be in [1, n_steps] = [1, {self.n_steps}] (an n-step return cannot "
+                f"be longer than the rollout), got {self.n_step}"
+            )
+        if self.gae_lambda is not None and not 0 <= self.gae_lambda <= 1:
+            raise ValueError(f"gae_lambda must be in [0, 1], got {self.gae_lambda}")
+        if self.gae_lambda is not None and self.n_step is not None:
+            raise ValueError("n_step and gae_lambda are alternatives; set only one of them")
+
+
+class RolloutBuffer:
+    """The last n_steps vector transitions, as (n_steps, num_envs, ...) arrays."""
+
+    def __init__(self, n_steps: int) -> None:
+        self.n_steps = n_steps
+        self.position = 0
+        self.arrays: dict[str, np.ndarray] = {}
+
+    @property
+    def full(self) -> bool:
+        return self.position == self.n_steps
+
+    def add(self, transition: Transition, actions: np.ndarray) -> None:
+        """Store one vector step; `actions` replaces transition.action (unclipped samples)."""
+        if self.full:
+            self.position = 0
+        values = transition._replace(action=actions)._asdict()
+        if not self.arrays:
+            self.arrays = {
+                name: np.empty((self.n_steps, *np.shape(x)), np.asarray(x).dtype)
+                for name, x in values.items()
+            }
+        for name, x in values.items():
+            self.arrays[name][self.position] = x
+        self.position += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "arrays": dict(self.arrays)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.position = int(state["position"])
+        self.arrays = {name: np.array(x) for name, x in state["arrays"].items()}
+
+
+@register_agent("a2c")
+class A2CAgent(Agent[A2CConfig]):
+    """Synchronous advantage actor-critic (A2C), Discrete or Box actions, MLP or Nature CNN."""
+
+    config_class = A2CConfig
+
+    @classmethod
+    def check_spaces(cls, spec: EnvSpec) -> None:
+        check_policy_spaces(spec, "a2c")
+
+    def __init__(self, config: A2CConfig, spec: EnvSpec, seed: int) -> None:
+        super().__init__(config, spec, seed)
+        check_box_only_options(config, spec, "a2c")
+        self.device = resolve_device(config.device)
+        self.net = build_actor_critic(config, spec, with_value=True, device=self.device)
+        self.actor = Actor(self.net, spec.action_space, self.device)
+        self.optimizer = build_optimizer(self.net, config)
+        self.rollout = RolloutBuffer(config.n_steps)
+        self.steps = 0
+        self.updates = 0
+
+    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+        return self.actor.act(obs, explore, self.rng)
+
+    def observe(self, transition: Transition) -> None:
+        self.rollout.add(transition, self.actor.taken(transition.action))
+        self.steps += len(transition.reward)
+
+    def update(self) -> dict[str, float]:
+        if not self.rollout.full:
+            return {}
+        return self._learn()
+
+    def _learn(self) -> dict[str, float]:
+        """One gradient step on the rollout."""
+        c, data = self.config, self.rollout.arrays
+        length, num_envs = data["reward"].shape
+        obs = self._flat(data["obs"])
+        log_prob, entropy, values = self.net.evaluate(obs, self._flat(data["action"]))
+        assert values is not None
+        with torch.no_grad():
+            next_values = self.net.values(self._flat(data["next_obs"]))
+        value_array = values.detach().view(length, num_envs).cpu().numpy()
+        returns, advantages = self.targets(value_array, next_values.view(length, -1).cpu().numpy())
+        if c.normalize_advantage:
+            advantages = standardize(advantages)
+        loss, parts = policy_gradient_loss(
+            log_prob, entropy, self._flat(advantages), values, self._flat(returns), c
+        )
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"the A2C loss became {loss.item()} at step {self.steps} (update {self.updates}); "
+                "stopped without saving, the last good checkpoint is kept; "
+                "try a lower agent.learning_rate or agent.max_grad_norm"
+            )
+        learning_rate = decay_learning_rate(self.optimizer, self.steps, c.lr_decay_steps)
+        grad_norm = gradient_step(loss, self.optimizer, self.net, c.max_grad_norm)
+        self.updates += 1
+        metrics = {name: float(value.detach()) for name, value in parts.items()}
+        metrics["grad_norm"] = grad_norm
+        metrics["explained_variance"] = explained_variance(value_array, returns)
+        if c.lr_decay_steps:
+            metrics["learning_rate"] = learning_rate
+        if isinstance(self.net.head, GaussianHead):
+            metrics["action_std"] = float(self.net.head.log_std.detach().exp().mean())
+        return metrics
+
+    def targets(self, values: np.ndarray, next_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(returns, advantages) of the stored rollout, (T, N) each, from V(s) and V(s')."""
+        c, data = self.config, self.rollout.arrays
+        rewards, terminated, truncated = data["reward"], data["terminated"], data["truncated"]
+        if c.gae_lambda is not None:
+            advantages = gae(
+                rewards, values, next_values, terminated, truncated, c.gamma, c.gae_lambda
+            )
+            return advantages + values, advantages
+        n = c.n_step or c.n_steps
+        returns = n_step_returns(rewards, next_values, terminated, truncated, c.gamma, n)
+        return returns, returns - values
+
+    def _flat(self, array: np.ndarray) -> torch.Tensor:
+        """(T, N, ...) numpy -> (T * N, ...) tensor on the agent's device (floats as float32)."""
+        flat = array.reshape(-1, *array.shape[2:])
+        if flat.dtype == np.float64:
+            flat = flat.astype(np.float32)
+        return torch.as_tensor(flat, device=self.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rollout": self.rollout.state_dict(),
+            "counters": [self.steps, self.updates],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+        self.rollout.load_state_dict(state["rollout"])
+        self.steps, self.updates = state["counters"]

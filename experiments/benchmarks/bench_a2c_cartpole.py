@@ -1,0 +1,176 @@
+"""A2C on CartPole-v1: rlkit vs Stable-Baselines3 with the same hyperparameters, in one run.
+
+The hyperparameters are rl-zoo's for A2C on CartPole-v1 (8 envs, 500,000 steps, ent_coef 0.0,
+everything else SB3's defaults), as written in experiments/cartpole_a2c.toml: n_steps 5,
+RMSprop (alpha 0.99, eps 1e-5) at lr 7e-4, gamma 0.99, GAE lambda 1.0 (the 5-step rollout
+return), vf_coef 0.5, max_grad_norm 0.5, separate policy and value MLPs of [64, 64] tanh with
+orthogonal initialisation. Measured per library
+and seed: wall time of training to the step budget (no periodic evaluation, no callbacks), env
+steps/s, and the mean return of a greedy evaluation afterwards (rlkit: the summary's
+final_eval; SB3: model.predict(deterministic=True) on a separate CartPole-v1 env). Both run in
+this process with the same torch thread count (--threads, default 1). The last line is the
+speed ratio SB3_time / rlkit_time (> 1: rlkit is faster).
+
+    python experiments/benchmarks/bench_a2c_cartpole.py --quick
+    python experiments/benchmarks/bench_a2c_cartpole.py --seeds 0 1 2
+    python experiments/benchmarks/bench_a2c_cartpole.py --steps 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import A2C
+from stable_baselines3.common.env_util import make_vec_env
+
+import rlkit
+
+EXPERIMENT = Path(__file__).resolve().parents[1] / "cartpole_a2c.toml"
+
+
+def rlkit_experiment(seed: int, steps: int, eval_episodes: int) -> Any:
+    """The bundled experiment with training-only overrides (final evaluation only)."""
+    overrides = [
+        f"run.total_steps={steps}",
+        f"run.seed={seed}",
+        "run.eval_every=0",
+        "run.checkpoint_every=0",
+        "run.progress=false",
+        f"run.final_eval_episodes={eval_episodes}",
+        f"run.torch_threads={torch.get_num_threads()}",
+        'agent.device="cpu"',
+    ]
+    return rlkit.load_experiment(EXPERIMENT, overrides)
+
+
+def run_rlkit(seed: int, steps: int, eval_episodes: int) -> dict[str, float]:
+    experiment = rlkit_experiment(seed, steps, eval_episodes)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        summary = rlkit.train(experiment, Path(tmp) / "run")
+        total = time.perf_counter() - start
+    final = summary["final_eval"]
+    return {
+        "train_s": summary["wall_s"],
+        "total_s": total,
+        "steps": summary["steps"],
+        "eval_mean": final["mean_return"],
+        "eval_std": final["std_return"],
+    }
+
+
+def sb3_model(seed: int) -> A2C:
+    """SB3 A2C with the hyperparameters of experiments/cartpole_a2c.toml."""
+    experiment = rlkit_experiment(seed, 1, 1)
+    a = experiment.agent
+    matches_sb3 = {
+        "optimizer": a.optimizer == "rmsprop",
+        "separate trunks": not a.shared_trunk,
+        "orthogonal init": a.orthogonal_init,
+        "tanh": a.activation == "tanh",
+        "GAE or rollout return": a.n_step is None,
+        "constant lr": a.lr_decay_steps == 0,
+    }
+    if not all(matches_sb3.values()):
+        raise SystemExit(f"{EXPERIMENT.name} differs from SB3's A2C in: {matches_sb3}")
+    return A2C(
+        "MlpPolicy",
+        make_vec_env("CartPole-v1", n_envs=experiment.env.num_envs, seed=seed),
+        n_steps=a.n_steps,
+        learning_rate=a.learning_rate,
+        rms_prop_eps=a.optimizer_eps,
+        gamma=a.gamma,
+        gae_lambda=1.0 if a.gae_lambda is None else a.gae_lambda,
+        vf_coef=a.value_coef,
+        ent_coef=a.entropy_coef,
+        max_grad_norm=a.max_grad_norm,
+        normalize_advantage=a.normalize_advantage,
+        policy_kwargs={
+            "net_arch": {"pi": list(a.hidden), "vf": list(a.hidden)},
+            "activation_fn": torch.nn.Tanh,
+            "ortho_init": True,
+        },
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+
+
+def run_sb3(seed: int, steps: int, eval_episodes: int) -> dict[str, float]:
+    start = time.perf_counter()
+    model = sb3_model(seed)
+    learn_start = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    train_s = time.perf_counter() - learn_start
+    returns = sb3_evaluate(model, eval_episodes, seed)
+    return {
+        "train_s": train_s,
+        "total_s": time.perf_counter() - start,
+        "steps": model.num_timesteps,
+        "eval_mean": float(np.mean(returns)),
+        "eval_std": float(np.std(returns)),
+    }
+
+
+def sb3_evaluate(model: A2C, episodes: int, seed: int) -> list[float]:
+    """Greedy returns of `episodes` episodes on a separate CartPole-v1 env."""
+    env = gym.make("CartPole-v1")
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + 10_000 + episode)
+        total, done = 0.0, False
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(int(action))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    return returns
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20,000 steps, 2 eval episodes")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--steps", type=int, default=500_000)
+    parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, both libraries")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    steps, episodes = (20_000, 2) if args.quick else (args.steps, args.eval_episodes)
+    print(
+        f"CartPole-v1 A2C, 8 envs, {steps:,} env steps, torch {torch.__version__}, "
+        f"torch.get_num_threads()={torch.get_num_threads()}"
+    )
+    runners = {"rlkit": run_rlkit, "sb3": run_sb3}
+    rows: list[tuple[str, int, dict[str, float]]] = []
+    for i, seed in enumerate(args.seeds):
+        order = ["rlkit", "sb3"] if i % 2 == 0 else ["sb3", "rlkit"]  # alternate who goes first
+        for name in order:
+            torch.set_num_threads(args.threads)
+            rows.append((name, seed, runners[name](seed, steps, episodes)))
+    print(f"{'lib':<6}{'seed':>5}{'train_s':>9}{'total_s':>9}{'steps/s':>9}{'eval return':>16}")
+    for name, seed, r in sorted(rows, key=lambda row: (row[1], row[0])):
+        print(
+            f"{name:<6}{seed:>5}{r['train_s']:>9.1f}{r['total_s']:>9.1f}"
+            f"{r['steps'] / r['train_s']:>9.0f}{r['eval_mean']:>10.1f} ± {r['eval_std']:<5.1f}"
+        )
+    times = {n: [r["train_s"] for lib, _, r in rows if lib == n] for n in runners}
+    ratios = [s / r for s, r in zip(times["sb3"], times["rlkit"], strict=True)]
+    print(
+        f"speed ratio SB3_time / rlkit_time: {statistics.mean(ratios):.2f} "
+        f"(per seed: {', '.join(f'{x:.2f}' for x in ratios)}; > 1 means rlkit is faster)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,436 @@
+"""Policy-gradient building blocks: the shared config, policy and value heads over one or two
+trunks, Categorical and diagonal-Gaussian action distributions, acting and optimizing."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from rlkit.agent import EnvSpec
+from rlkit.errors import SpaceError
+from rlkit.networks import MLPTrunk, build_trunk
+
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+@dataclass
+class PolicyGradientConfig:
+    """Settings shared by the policy-gradient agents (REINFORCE, A2C)."""
+
+    network: Literal["auto", "mlp", "nature_cnn"] = "auto"
+    """Trunk: auto picks the Nature CNN for stacked uint8 frames, an MLP otherwise."""
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    """MLP hidden layer sizes (vector observations)."""
+    activation: Literal["relu", "tanh"] = "tanh"
+    """MLP activation."""
+    shared_trunk: bool = False
+    """One trunk under both the policy and the value head (else one trunk each)."""
+    orthogonal_init: bool = True
+    """Orthogonal weights (gain sqrt 2 in trunks, 0.01 policy head, 1 value head), zero biases."""
+    learning_rate: float = 7e-4
+    """Optimizer step size (of the policy's parameters, and the value's unless set below)."""
+    critic_learning_rate: float | None = None
+    """Step size of the value trunk and head (separate trunks only; None: learning_rate)."""
+    lr_decay_steps: int = 0
+    """Decay the learning rates linearly to 0 over this many env steps (0: constant)."""
+    optimizer: Literal["adam", "rmsprop"] = "rmsprop"
+    """RMSprop (alpha 0.99, as in SB3 and OpenAI Baselines) or Adam."""
+    optimizer_eps: float = 1e-5
+    """Epsilon of the optimizer's denominator."""
+    gamma: float = 0.99
+    """Discount factor."""
+    value_coef: float = 0.5
+    """Weight of the value (critic or baseline) MSE loss."""
+    entropy_coef: float = 0.0
+    """Weight of the entropy bonus."""
+    max_grad_norm: float = 0.5
+    """Gradient-norm clipping (0: off)."""
+    log_std_init: float | None = None
+    """Box actions only: initial log std of the Gaussian policy (None: 0.0)."""
+    device: str = "auto"
+    """auto: CUDA when present, else CPU."""
+
+    def __post_init__(self) -> None:
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.critic_learning_rate is not None and not self.critic_learning_rate > 0:
+            raise ValueError(f"critic_learning_rate must be > 0, got {self.critic_learning_rate}")
+        if self.critic_learning_rate is not None and self.shared_trunk:
+            raise ValueError("critic_learning_rate needs shared_trunk = false (separate trunks)")
+        if not 0 < self.gamma <= 1:
+            raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
+        for name in ("value_coef", "entropy_coef", "max_grad_norm", "lr_decay_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.optimizer_eps > 0:
+            raise ValueError(f"optimizer_eps must be > 0, got {self.optimizer_eps}")
+        if any(size < 1 for size in self.hidden):
+            raise ValueError(f"hidden sizes must be >= 1, got {self.hidden}")
+
+
+def check_policy_spaces(spec: EnvSpec, agent: str) -> None:
+    """Raise SpaceError unless observations are a Box and actions Discrete or a Box."""
+    if not isinstance(spec.observation_space, gym.spaces.Box):
+        raise SpaceError(
+            f"agent {agent!r} needs Box observations; {spec.env_id} has "
+            f"{spec.observation_space} (for Discrete observations use 'tabular')"
+        )
+    actions = spec.action_space
+    if not isinstance(actions, gym.spaces.Discrete | gym.spaces.Box) or (
+        isinstance(actions, gym.spaces.Discrete) and int(actions.start) != 0
+    ):
+        raise SpaceError(
+            f"agent {agent!r} needs Discrete actions from 0 or Box actions; {spec.env_id} has "
+            f"{actions}"
+        )
+
+
+def check_box_only_options(config: PolicyGradientConfig, spec: EnvSpec, agent: str) -> None:
+    """Raise SpaceError if an option that only means something for Box actions is set."""
+    if config.log_std_init is not None and not isinstance(spec.action_space, gym.spaces.Box):
+        raise SpaceError(
+            f"agent.log_std_init applies to Box (continuous) actions only; {spec.env_id} has "
+            f"{spec.action_space}: remove it for agent {agent!r}"
+        )
+
+
+class CategoricalHead(nn.Module):
+    """Logits over a Discrete action space."""
+
+    def __init__(self, features: int, num_actions: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(features, num_actions)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.linear(features)
+        return out
+
+    def log_prob_entropy(
+        self, logits: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """log pi(a|s) of the taken actions and the entropy, one per row."""
+        log_probs = torch.log_softmax(logits, dim=1)
+        taken = log_probs.gather(1, actions.long().view(-1, 1)).squeeze(1)
+        entropy = -(log_probs.exp() * log_probs).sum(dim=1)
+        return taken, entropy
+
+    def sample(self, logits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw one action per row (Gumbel-max: argmax of logits plus Gumbel noise)."""
+        gumbel = -np.log(-np.log(rng.random(logits.shape)))
+        actions: np.ndarray = (logits + gumbel).argmax(axis=1)
+        return actions
+
+    def mode(self, logits: np.ndarray) -> np.ndarray:
+        """The most likely action of each row."""
+        actions: np.ndarray = logits.argmax(axis=1)
+        return actions
+
+
+class GaussianHead(nn.Module):
+    """Diagonal Gaussian over flattened Box actions: a linear mean and a learned log-std
+    that does not depend on the state."""
+
+    def __init__(self, features: int, action_dim: int, log_std_init: float) -> None:
+        super().__init__()
+        self.linear = nn.Linear(features, action_dim)
+        self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.linear(features)
+        return out
+
+    def log_prob_entropy(
+        self, mean: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """log pi(a|s) of the taken (unclipped) actions and the entropy, one per row."""
+        z = (actions.view_as(mean) - mean) * torch.exp(-self.log_std)
+        log_prob = (-0.5 * z.pow(2) - self.log_std - _HALF_LOG_2PI).sum(dim=1)
+        entropy = (self.log_std + 0.5 + _HALF_LOG_2PI).sum().expand(mean.shape[0])
+        return log_prob, entropy
+
+    def sample(self, mean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw one action per row: mean + std * N(0, 1)."""
+        std = self.log_std.detach().exp().cpu().numpy()
+        noise = rng.standard_normal(mean.shape).astype(mean.dtype)
+        sampled: np.ndarray = mean + std * noise
+        return sampled
+
+    def mode(self, mean: np.ndarray) -> np.ndarray:
+        """The mean."""
+        return mean
+
+
+PolicyHead = CategoricalHead | GaussianHead
+
+
+class ActorCritic(nn.Module):
+    """A policy head and an optional value head, over one shared trunk or one trunk each."""
+
+    def __init__(
+        self,
+        actor_trunk: nn.Module,
+        head: PolicyHead,
+        critic_trunk: nn.Module | None,
+        value_head: nn.Linear | None,
+    ) -> None:
+        super().__init__()
+        self.actor_trunk, self.head = actor_trunk, head
+        self.critic_trunk, self.value_head = critic_trunk, value_head
+        self.flat_groups: list[FlatGroup] = []
+
+    def policy_params(self, obs: torch.Tensor) -> torch.Tensor:
+        """Logits (Discrete) or means (Box) of pi(.|obs)."""
+        out: torch.Tensor = self.head(self.actor_trunk(obs))
+        return out
+
+    def values(self, obs: torch.Tensor) -> torch.Tensor:
+        """V(obs), one per row."""
+        assert self.value_head is not None, "this policy has no value head"
+        trunk = self.critic_trunk if self.critic_trunk is not None else self.actor_trunk
+        out: torch.Tensor = self.value_head(trunk(obs)).squeeze(1)
+        return out
+
+    def evaluate(
+        self, obs: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """log pi(a|s), entropy and V(s) (None without a value head); one trunk pass if shared."""
+        features = self.actor_trunk(obs)
+        log_prob, entropy = self.head.log_prob_entropy(self.head(features), actions)
+        if self.value_head is None:
+            return log_prob, entropy, None
+        if self.critic_trunk is not None:
+            features = self.critic_trunk(obs)
+        return log_prob, entropy, self.value_head(features).squeeze(1)
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """Parameters only the value loss trains (empty without a separate value trunk)."""
+        if self.critic_trunk is None or self.value_head is None:
+            return []
+        return [*self.critic_trunk.parameters(), *self.value_head.parameters()]
+
+    def flatten_parameters(self, separate_critic: bool) -> None:
+        """Put the parameters into one buffer (two with `separate_critic`: the value-only part
+        apart, for its own learning rate). Call once the network is on its device."""
+        critic = self.critic_parameters() if separate_critic else []
+        critic_ids = {id(p) for p in critic}
+        main = [p for p in self.parameters() if id(p) not in critic_ids]
+        self.flat_groups = [FlatGroup(group) for group in (main, critic) if group]
+
+
+class FlatGroup:
+    """Parameters moved into one contiguous buffer and their gradients into another, so that
+    zeroing, clipping and the optimizer step handle one tensor instead of one per layer: for
+    the small networks of policy-gradient agents that overhead is most of an update."""
+
+    def __init__(self, params: list[nn.Parameter]) -> None:
+        self.params = params
+        self.data = torch.cat([p.detach().reshape(-1) for p in params])
+        self.grad = torch.zeros_like(self.data)
+        self.data.grad = self.grad
+        self.grad_views: list[torch.Tensor] = []
+        offset = 0
+        for p in params:
+            p.data = self.data[offset : offset + p.numel()].view_as(p)
+            self.grad_views.append(self.grad[offset : offset + p.numel()].view_as(p))
+            offset += p.numel()
+        self.zero_grad()
+
+    def zero_grad(self) -> None:
+        """Zero the gradient buffer; (re)point each parameter's .grad into it, which backward
+        then accumulates into in place."""
+        self.grad.zero_()
+        for p, view in zip(self.params, self.grad_views, strict=True):
+            if p.grad is not view:
+                p.grad = view
+
+
+def build_actor_critic(
+    config: PolicyGradientConfig,
+    spec: EnvSpec,
+    with_value: bool,
+    device: torch.device = torch.device("cpu"),  # noqa: B008 - an immutable default
+) -> ActorCritic:
+    """The network for `spec`'s spaces on `device` with flattened parameters (do not move it
+    afterwards): trunk(s) from rlkit.networks, heads for its actions."""
+    space, actions = spec.observation_space, spec.action_space
+
+    def trunk() -> nn.Module:
+        return build_trunk(space, config.network, config.hidden, config.activation)
+
+    actor_trunk = trunk()
+    features: int = actor_trunk.out_features  # type: ignore[assignment]
+    head: PolicyHead
+    if isinstance(actions, gym.spaces.Discrete):
+        head = CategoricalHead(features, int(actions.n))
+    else:
+        assert isinstance(actions, gym.spaces.Box)
+        log_std = 0.0 if config.log_std_init is None else config.log_std_init
+        head = GaussianHead(features, math.prod(actions.shape), log_std)
+    critic_trunk = trunk() if with_value and not config.shared_trunk else None
+    value_head = nn.Linear(features, 1) if with_value else None
+    net = ActorCritic(actor_trunk, head, critic_trunk, value_head)
+    if config.orthogonal_init:
+        _orthogonal_init(net)
+    net.to(device).flatten_parameters(separate_critic=config.critic_learning_rate is not None)
+    return net
+
+
+def _orthogonal_init(net: ActorCritic) -> None:
+    """SB3/Baselines initialisation: sqrt(2) in trunks, 0.01 for the policy, 1 for the value."""
+    parts: list[tuple[nn.Module | None, float]] = [
+        (net.actor_trunk, math.sqrt(2)),
+        (net.critic_trunk, math.sqrt(2)),
+        (net.head, 0.01),
+        (net.value_head, 1.0),
+    ]
+    for module, gain in parts:
+        if module is None:
+            continue
+        for layer in module.modules():
+            if isinstance(layer, nn.Linear | nn.Conv2d):
+                nn.init.orthogonal_(layer.weight, gain=gain)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+
+
+class NumpyMLP:
+    """Forward pass of Linear, Tanh and ReLU layers in numpy, on views that share the memory of
+    the torch CPU parameters (so optimizer steps and load_state_dict show through). Acting with
+    a small MLP this way skips torch's per-layer dispatch, several times faster per step."""
+
+    def __init__(self, layers: list[nn.Module]) -> None:
+        self.ops: list[tuple[np.ndarray, np.ndarray] | str] = []
+        for layer in layers:
+            if isinstance(layer, nn.Linear):
+                weight, bias = layer.weight.detach().numpy(), layer.bias.detach().numpy()
+                self.ops.append((weight.T, bias))
+            elif isinstance(layer, nn.Tanh | nn.ReLU):
+                self.ops.append(type(layer).__name__)
+            else:
+                raise TypeError(f"NumpyMLP cannot run {type(layer).__name__}")
+
+    @classmethod
+    def of_policy(cls, net: ActorCritic, device: torch.device) -> NumpyMLP | None:
+        """The policy of `net` in numpy, or None unless it is an MLP on the CPU."""
+        if device.type != "cpu" or not isinstance(net.actor_trunk, MLPTrunk):
+            return None
+        return cls([*net.actor_trunk.body, net.head.linear])
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        x = obs.reshape(len(obs), -1).astype(np.float32, copy=False)
+        for op in self.ops:
+            if not isinstance(op, str):
+                x = x @ op[0] + op[1]
+            elif op == "Tanh":
+                x = np.tanh(x)
+            else:
+                x = np.maximum(x, 0.0)
+        return x
+
+
+class Actor:
+    """Acts with an ActorCritic's policy: samples (explore) or takes the mode, clips Box actions
+    to the bounds, and remembers the unclipped samples so the update uses their log-probs."""
+
+    def __init__(self, net: ActorCritic, action_space: gym.Space[Any], device: torch.device):
+        self.net, self.device = net, device
+        self.numpy_policy = NumpyMLP.of_policy(net, device)
+        self.box = action_space if isinstance(action_space, gym.spaces.Box) else None
+        self._last_sent: np.ndarray | None = None
+        self._last_sampled: np.ndarray | None = None
+
+    def policy_params(self, obs: np.ndarray) -> np.ndarray:
+        """Logits or means of pi(.|obs) as numpy, from numpy observations."""
+        if self.numpy_policy is not None:
+            return self.numpy_policy(obs)
+        with torch.no_grad():
+            params = self.net.policy_params(torch.as_tensor(obs, device=self.device))
+        array: np.ndarray = params.cpu().numpy()
+        return array
+
+    def act(self, obs: np.ndarray, explore: bool, rng: np.random.Generator) -> np.ndarray:
+        """One action per row of `obs`, ready for the env."""
+        array = self.policy_params(obs)
+        head = self.net.head
+        actions = head.sample(array, rng) if explore else head.mode(array)
+        if self.box is None:
+            return actions
+        sampled = actions.reshape(len(obs), *self.box.shape).astype(self.box.dtype, copy=False)
+        sent: np.ndarray = np.clip(sampled, self.box.low, self.box.high)
+        if explore:
+            self._last_sent, self._last_sampled = sent, sampled
+        return sent
+
+    def taken(self, actions: np.ndarray) -> np.ndarray:
+        """The actions to score: the unclipped samples behind `actions` if they were ours."""
+        sent, sampled = self._last_sent, self._last_sampled
+        if sent is not None and sent.shape == actions.shape and np.array_equal(sent, actions):
+            assert sampled is not None
+            return sampled
+        return actions
+
+
+def policy_gradient_loss(
+    log_prob: torch.Tensor,
+    entropy: torch.Tensor,
+    weights: torch.Tensor,
+    values: torch.Tensor | None,
+    returns: torch.Tensor,
+    config: PolicyGradientConfig,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """-mean(weights * log pi) + value_coef * MSE(V, returns) - entropy_coef * mean entropy,
+    and its parts (the value part only with a value head)."""
+    parts = {"policy_loss": -(weights * log_prob).mean(), "entropy": entropy.mean()}
+    loss = parts["policy_loss"] - config.entropy_coef * parts["entropy"]
+    if values is not None:
+        parts["value_loss"] = (returns - values).pow(2).mean()
+        loss = loss + config.value_coef * parts["value_loss"]
+    return loss, parts
+
+
+def build_optimizer(net: ActorCritic, config: PolicyGradientConfig) -> torch.optim.Optimizer:
+    """Adam or RMSprop over the network's flat parameter groups (the value-only group, if any,
+    at critic_learning_rate)."""
+    rates = [config.learning_rate, config.critic_learning_rate or config.learning_rate]
+    groups: list[dict[str, Any]] = [
+        {"params": [group.data], "lr": lr, "initial_lr": lr}
+        for group, lr in zip(net.flat_groups, rates, strict=False)
+    ]
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(groups, alpha=0.99, eps=config.optimizer_eps)
+    return torch.optim.Adam(groups, eps=config.optimizer_eps)
+
+
+def decay_learning_rate(optimizer: torch.optim.Optimizer, step: int, decay_steps: int) -> float:
+    """Set every group's lr to initial_lr * (1 - step / decay_steps), floored at 0; return the
+    first group's lr (unchanged when decay_steps is 0)."""
+    if decay_steps > 0:
+        fraction = max(1.0 - step / decay_steps, 0.0)
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * fraction
+    return float(optimizer.param_groups[0]["lr"])
+
+
+def gradient_step(
+    loss: torch.Tensor, optimizer: torch.optim.Optimizer, net: ActorCritic, max_grad_norm: float
+) -> float:
+    """Backpropagate, clip the gradient norm (0: no clipping), step; return the norm before
+    clipping (clipped as torch.nn.utils.clip_grad_norm_ does)."""
+    for group in net.flat_groups:
+        group.zero_grad()
+    loss.backward()
+    grads = [group.grad for group in net.flat_groups]
+    norms = [torch.linalg.vector_norm(grad) for grad in grads]
+    norm = norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms))
+    if max_grad_norm > 0:
+        scale = torch.clamp(max_grad_norm / (norm + 1e-6), max=1.0)
+        for grad in grads:
+            grad.mul_(scale)
+    optimizer.step()
+    return float(norm)

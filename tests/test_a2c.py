@@ -1,0 +1,249 @@
+"""A2C: rollouts, bootstrapping on truncation, targets, options, save/load, runs and logs."""
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from helpers import interrupt_after
+
+from rlkit import checkpoint
+from rlkit.agent import EnvSpec, Transition
+from rlkit.agents.a2c import A2CAgent, A2CConfig
+from rlkit.agents.dqn import NonFiniteLossError
+from rlkit.config import from_dict
+from rlkit.errors import SpaceError
+from rlkit.experiment import load_experiment
+from rlkit.plot import read_scalars
+from rlkit.policies import GaussianHead
+from rlkit.returns import gae, n_step_returns
+from rlkit.runner import TrainingInterrupted, resume, train
+
+BOX2 = gym.spaces.Box(-10.0, 10.0, (2,), np.float32)
+METRICS = {"policy_loss", "value_loss", "entropy", "explained_variance", "grad_norm"}
+
+
+def agent(act: gym.Space[Any] | None = None, **overrides: Any) -> A2CAgent:
+    settings: dict[str, Any] = {"device": "cpu", "hidden": [8], "n_steps": 3, **overrides}
+    torch.manual_seed(0)
+    spec = EnvSpec("Test-v0", BOX2, act or gym.spaces.Discrete(2), 2)
+    return A2CAgent(from_dict(A2CConfig, settings, "agent"), spec, seed=0)
+
+
+def step(
+    obs: list[float],
+    next_obs: list[float],
+    reward: list[float],
+    terminated: tuple[bool, bool] = (False, False),
+    truncated: tuple[bool, bool] = (False, False),
+) -> Transition:
+    """A vector step of two envs whose observations are [x, 0]."""
+
+    def pair(xs: list[float]) -> np.ndarray:
+        return np.array([[x, 0.0] for x in xs], np.float32)
+
+    return Transition(
+        pair(obs),
+        np.array([0, 1]),
+        np.array(reward, np.float32),
+        pair(next_obs),
+        np.array(terminated),
+        np.array(truncated),
+    )
+
+
+def value_is_first_coordinate(a: A2CAgent) -> None:
+    """Make V(s) = s[0] exactly (no hidden layer in the critic)."""
+    assert a.net.value_head is not None
+    with torch.no_grad():
+        a.net.value_head.weight.copy_(torch.tensor([[1.0, 0.0]]))
+        a.net.value_head.bias.zero_()
+
+
+def test_learns_once_per_full_rollout() -> None:
+    a = agent(n_steps=3)
+    for i in range(3):
+        a.observe(step([i, i], [i + 1, i + 1], [1, 1]))
+        metrics = a.update()
+        assert (metrics == {}) == (i < 2)
+    assert set(metrics) == METRICS
+    assert a.updates == 1
+    for i in range(3):
+        a.observe(step([i, i], [i + 1, i + 1], [1, 1]))
+        a.update()
+    assert a.updates == 2
+    assert a.steps == 12
+
+
+def test_truncation_bootstraps_from_the_final_obs_termination_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a = agent(n_steps=2, hidden=[], gamma=0.5)
+    value_is_first_coordinate(a)
+    seen: dict[str, np.ndarray] = {}
+    original = a.targets
+
+    def spy(values: np.ndarray, next_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        seen["values"], seen["next_values"] = values, next_values
+        returns, advantages = original(values, next_values)
+        seen["returns"] = returns
+        return returns, advantages
+
+    monkeypatch.setattr(a, "targets", spy)
+    # env 0 is truncated at t=0 with final obs x=8 (the next row starts a new episode at x=0);
+    # env 1 terminates at t=0 with final obs x=6.
+    a.observe(step([1, 2], [8, 6], [1, 1], terminated=(False, True), truncated=(True, False)))
+    a.observe(step([0, 0], [4, 4], [1, 1]))
+    a.update()
+    np.testing.assert_allclose(seen["values"], [[1, 2], [0, 0]])
+    np.testing.assert_allclose(seen["next_values"], [[8, 6], [4, 4]])  # V(true next obs)
+    # env 0: G0 = 1 + 0.5 * V(final obs 8) = 5; env 1: G0 = 1 (no bootstrap);
+    # both: G1 = 1 + 0.5 * 4 = 3
+    np.testing.assert_allclose(seen["returns"], [[5, 1], [3, 3]])
+
+
+def test_n_step_1_advantage_is_the_td_error() -> None:
+    a = agent(n_steps=2, n_step=1, gamma=0.5)
+    a.observe(step([1, 2], [3, 4], [1, 2], terminated=(False, True)))
+    a.observe(step([3, 0], [5, 6], [0, 1]))
+    values = np.array([[1.0, 2.0], [3.0, 0.5]])
+    next_values = np.array([[3.0, 4.0], [5.0, 6.0]])
+    returns, advantages = a.targets(values, next_values)
+    np.testing.assert_allclose(returns, [[2.5, 2.0], [2.5, 4.0]])
+    np.testing.assert_allclose(advantages, returns - values)
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.95, 1.0])
+def test_gae_option_uses_gae(lam: float) -> None:
+    a = agent(n_steps=3, gae_lambda=lam, gamma=0.9)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = rng.normal(size=2).tolist()
+        a.observe(
+            step(x, x, rng.normal(size=2).tolist(), truncated=(bool(rng.random() < 0.3),) * 2)
+        )
+    data = a.rollout.arrays
+    flags = (data["terminated"], data["truncated"])
+    values, next_values = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    going_on = ~data["truncated"][:-1]
+    next_values[:-1][going_on] = values[1:][going_on]  # V(s_t+1) is the next row's V(s)
+    returns, advantages = a.targets(values, next_values)
+    expected = gae(data["reward"], values, next_values, *flags, 0.9, lam)
+    np.testing.assert_allclose(advantages, expected)
+    np.testing.assert_allclose(returns, expected + values)
+    if lam == 1.0:  # GAE(1) is the rollout return
+        rollout = n_step_returns(data["reward"], next_values, *flags, 0.9, 3)
+        np.testing.assert_allclose(returns, rollout)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
+def test_an_update_trains_every_parameter(shared: bool, optimizer: str) -> None:
+    a = agent(shared_trunk=shared, optimizer=optimizer, normalize_advantage=True)
+    assert (a.net.critic_trunk is None) == shared
+    assert isinstance(a.optimizer, torch.optim.Adam if optimizer == "adam" else torch.optim.RMSprop)
+    before = {n: p.detach().clone() for n, p in a.net.named_parameters()}
+    for i in range(3):
+        a.observe(step([i, -i], [i + 1, 1 - i], [1, -1]))
+    assert set(a.update()) == METRICS
+    unchanged = [n for n, p in a.net.named_parameters() if torch.equal(p, before[n])]
+    assert unchanged == []
+
+
+def test_box_actions_report_the_action_std() -> None:
+    a = agent(act=gym.spaces.Box(-1, 1, (1,)), log_std_init=-1.0)
+    assert isinstance(a.net.head, GaussianHead)
+    obs = np.zeros((2, 2), np.float32)
+    for _ in range(3):
+        actions = a.act(obs, explore=True)
+        assert actions.shape == (2, 1)
+        t = step([0, 0], [0, 0], [1, 1])
+        a.observe(t._replace(action=actions))
+    metrics = a.update()
+    assert metrics["action_std"] == pytest.approx(np.exp(-1.0), rel=0.05)
+
+
+def test_learning_rate_decay_is_reported() -> None:
+    a = agent(lr_decay_steps=24, learning_rate=1e-3)
+    for _ in range(3):
+        a.observe(step([0, 0], [0, 0], [1, 1]))
+    assert a.update()["learning_rate"] == pytest.approx(1e-3 * (1 - 6 / 24))
+
+
+def test_box_only_option_on_discrete_actions_is_refused() -> None:
+    with pytest.raises(SpaceError, match="log_std_init applies to Box"):
+        agent(log_std_init=-0.5)
+
+
+def test_nan_loss_stops_with_a_clear_error() -> None:
+    a = agent()
+    for _ in range(3):
+        a.observe(step([0, 0], [0, 0], [float("nan"), 1]))
+    with pytest.raises(NonFiniteLossError, match="A2C loss became nan at step 6"):
+        a.update()
+
+
+def test_state_dict_round_trip_continues_identically() -> None:
+    a, b = agent(), agent()
+    rng = np.random.default_rng(1)
+    for _ in range(4):  # one update and a rollout in progress
+        a.observe(step(*rng.normal(size=(3, 2)).tolist()))
+        a.update()
+    b.load_state_dict(a.state_dict())
+    obs = rng.normal(size=(5, 2)).astype(np.float32)
+    for _ in range(5):
+        transition = step(*rng.normal(size=(3, 2)).tolist())
+        for x in (a, b):
+            x.observe(transition)
+            x.update()
+        np.testing.assert_array_equal(a.act(obs, True), b.act(obs, True))
+    for pa, pb in zip(a.net.parameters(), b.net.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=0, atol=0)
+
+
+def cartpole(**agent_settings: Any) -> dict[str, Any]:
+    return {
+        "env": {"id": "CartPole-v1", "num_envs": 4},
+        "agent": {"name": "a2c", "hidden": [16], "device": "cpu", **agent_settings},
+        "run": {"total_steps": 2_000, "eval_every": 1_000, "eval_episodes": 2,
+                "log_every": 200, "progress": False},
+    }  # fmt: skip
+
+
+def test_run_resumes_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = cartpole(n_steps=8, gae_lambda=0.95)
+    straight = train(load_experiment(data), tmp_path / "straight")
+    interrupt_after(monkeypatch, A2CAgent, 123)  # mid-rollout
+    with pytest.raises(TrainingInterrupted):
+        train(load_experiment(data), tmp_path / "resumed")
+    monkeypatch.undo()
+    resumed = resume(tmp_path / "resumed")
+    for key in ("steps", "episodes", "final_eval", "evaluations"):
+        assert resumed[key] == straight[key]
+    a, b = (
+        checkpoint.load(checkpoint.latest(tmp_path / r))["agent"] for r in ("straight", "resumed")
+    )
+    for name, tensor in a["net"].items():
+        torch.testing.assert_close(tensor, b["net"][name], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "env", [{"id": "rlkit/TargetReach-v0", "kwargs": {"dim": 2}}, {"id": "Pendulum-v1"}]
+)
+def test_box_action_envs_run(tmp_path: Path, env: dict[str, Any]) -> None:
+    data = cartpole(log_std_init=-0.5)
+    data["env"] = {**env, "num_envs": 2}
+    summary = train(load_experiment(data), tmp_path / "run")
+    assert summary["steps"] == 2_000
+    assert np.isfinite(summary["final_eval"]["mean_return"])
+
+
+def test_tensorboard_has_the_metrics(tmp_path: Path) -> None:
+    train(load_experiment(cartpole(lr_decay_steps=4_000)), tmp_path / "run")
+    tags = [f"agent/{m}" for m in (*METRICS, "learning_rate")]
+    for tag in [*tags, "train/episode_return", "train/steps_per_second"]:
+        steps, values = read_scalars(tmp_path / "run", tag)
+        assert steps.size > 0, tag
+        assert np.isfinite(values).all(), tag
