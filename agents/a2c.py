@@ -16,6 +16,7 @@ from rlkit.policies import (
     Actor,
     GaussianHead,
     PolicyGradientConfig,
+    batch_tensor,
     build_actor_critic,
     build_optimizer,
     check_box_only_options,
@@ -172,10 +173,8 @@ class A2CAgent(Agent[A2CConfig]):
 
     def _flat(self, array: np.ndarray) -> torch.Tensor:
         """(T, N, ...) numpy -> (T * N, ...) tensor on the agent's device (floats as float32)."""
-        flat = array.reshape(-1, *array.shape[2:])
-        if flat.dtype == np.float64:
-            flat = flat.astype(np.float32)
-        return torch.as_tensor(flat, device=self.device)
+        flat: torch.Tensor = batch_tensor(array.reshape(-1, *array.shape[2:]), self.device)
+        return flat
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -21,6 +21,7 @@ from rlkit.networks import resolve_device
 from rlkit.policies import (
     Actor,
     PolicyGradientConfig,
+    batch_tensor,
     build_actor_critic,
     build_optimizer,
     check_box_only_options,
@@ -187,9 +188,8 @@ class ReinforceAgent(Agent[ReinforceConfig]):
         )
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        if array.dtype == np.float64:
-            array = array.astype(np.float32)
-        return torch.as_tensor(array, device=self.device)
+        tensor: torch.Tensor = batch_tensor(array, self.device)
+        return tensor
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -19,6 +19,13 @@ from rlkit.networks import MLPTrunk, build_trunk
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
+def batch_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A numpy batch as a tensor on `device`, float64 narrowed to float32 (networks' dtype)."""
+    if array.dtype == np.float64:
+        array = array.astype(np.float32)
+    return torch.as_tensor(array, device=device)
+
+
 @dataclass
 class PolicyGradientConfig:
     """Settings shared by the policy-gradient agents (REINFORCE, A2C)."""

@@ -25,9 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-import numpy as np
 import torch
+from sb3_common import time_sb3
 from stable_baselines3 import A2C
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -105,36 +104,8 @@ def sb3_model(seed: int) -> A2C:
 
 
 def run_sb3(seed: int, steps: int, eval_episodes: int) -> dict[str, float]:
-    start = time.perf_counter()
-    model = sb3_model(seed)
-    learn_start = time.perf_counter()
-    model.learn(total_timesteps=steps)
-    train_s = time.perf_counter() - learn_start
-    returns = sb3_evaluate(model, eval_episodes, seed)
-    return {
-        "train_s": train_s,
-        "total_s": time.perf_counter() - start,
-        "steps": model.num_timesteps,
-        "eval_mean": float(np.mean(returns)),
-        "eval_std": float(np.std(returns)),
-    }
-
-
-def sb3_evaluate(model: A2C, episodes: int, seed: int) -> list[float]:
-    """Greedy returns of `episodes` episodes on a separate CartPole-v1 env."""
-    env = gym.make("CartPole-v1")
-    returns = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + 10_000 + episode)
-        total, done = 0.0, False
-        while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(int(action))
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    env.close()
-    return returns
+    _, result = time_sb3(lambda: sb3_model(seed), steps, eval_episodes, seed)
+    return result
 
 
 def main() -> None:

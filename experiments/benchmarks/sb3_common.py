@@ -1,0 +1,46 @@
+"""What the CartPole benchmarks do the same way with Stable-Baselines3: time and evaluate."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+
+def time_sb3(
+    make_model: Callable[[], Any], steps: int, eval_episodes: int, seed: int
+) -> tuple[Any, dict[str, float]]:
+    """Build, train for `steps` and evaluate an SB3 model; the model and its timings."""
+    start = time.perf_counter()
+    model = make_model()
+    learn_start = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    train_s = time.perf_counter() - learn_start
+    returns = sb3_evaluate(model, eval_episodes, seed)
+    return model, {
+        "train_s": train_s,
+        "total_s": time.perf_counter() - start,
+        "steps": model.num_timesteps,
+        "eval_mean": float(np.mean(returns)),
+        "eval_std": float(np.std(returns)),
+    }
+
+
+def sb3_evaluate(model: Any, episodes: int, seed: int) -> list[float]:
+    """Greedy returns of `episodes` episodes on a separate CartPole-v1 env."""
+    env = gym.make("CartPole-v1")
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + 10_000 + episode)
+        total, done = 0.0, False
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(int(action))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    return returns
