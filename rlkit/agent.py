@@ -57,6 +57,11 @@ class Agent(abc.ABC, Generic[ConfigT]):
     """
 
     config_class: ClassVar[type]
+    training_loop: ClassVar[str | None] = None
+    """"module:function" of a training loop that replaces the runner's step loop (self-play,
+    neuroevolution), called as `function(experiment, run_dir, state)` where `state` is the
+    newest checkpoint when resuming (else None); it returns the summary it wrote. None: the
+    runner trains the agent with act/observe/update."""
 
     def __init__(self, config: ConfigT, spec: EnvSpec, seed: int) -> None:
         self.config = config
@@ -66,6 +71,10 @@ class Agent(abc.ABC, Generic[ConfigT]):
     @classmethod
     def check_spaces(cls, spec: EnvSpec) -> None:
         """Raise SpaceError if this agent cannot act in `spec`'s spaces (default: any)."""
+
+    def attach(self, envs: Any) -> None:
+        """Called by the rollout loop with the vector env it is about to step (planning agents
+        keep it to read the environment's model state); the default ignores it."""
 
     @abc.abstractmethod
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:

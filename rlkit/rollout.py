@@ -53,6 +53,9 @@ def rollout(
     The transition's next_obs holds the true final observation where an episode ended, so a
     truncated step can bootstrap from it; `state.obs` moves on to the reset observation.
     """
+    attach = getattr(agent, "attach", None)  # duck-typed actors (benchmarks, tests) may lack it
+    if attach is not None:
+        attach(envs)
     while True:
         action = agent.act(state.obs, explore)
         next_obs, reward, terminated, truncated, info = envs.step(action)

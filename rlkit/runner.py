@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import json
 import math
 import os
@@ -75,6 +76,9 @@ def train(experiment: Experiment, run_dir: str | Path | None = None) -> dict[str
     """Train from scratch into a new run directory; return the summary."""
     target = Path(run_dir) if run_dir else default_run_dir(experiment.name)
     _check_run_dir_free(target)
+    custom = custom_training_loop(experiment.agent_name)
+    if custom is not None:
+        return custom(experiment, target, None)
     with Trainer(experiment, target) as trainer:  # bad envs or agents fail before any write
         target.mkdir(parents=True, exist_ok=True)
         toml_text = dumps_toml(experiment.to_dict())
@@ -96,6 +100,9 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]
                 f"allowed: {', '.join(sorted(RESUMABLE_KEYS))}"
             )
     experiment = load_experiment(state["config"], overrides)
+    custom = custom_training_loop(experiment.agent_name)
+    if custom is not None:
+        return custom(experiment, target, state)
     if state["counters"].get("reached_target") is not None:
         raise RlkitError(
             f"run {target} stopped at step {state['counters']['reached_target']} on reaching "
@@ -109,6 +116,15 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]
     with Trainer(experiment, target, state) as trainer:
         _write_atomic(target / "config.toml", dumps_toml(experiment.to_dict()))
         return trainer.run(None)
+
+
+def custom_training_loop(agent_name: str) -> Any:
+    """The agent's own training loop (see Agent.training_loop), or None for the runner's."""
+    spec = agent_class(agent_name).training_loop
+    if spec is None:
+        return None
+    module, _, function = spec.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def default_run_dir(name: str) -> Path:
