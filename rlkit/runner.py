@@ -11,7 +11,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +39,7 @@ RESUMABLE_KEYS = {
     "run.keep_checkpoints",
     "run.log_every",
     "run.progress",
+    "agent.generations",  # the GA's budget in generations (rlkit.neuroevolution)
 }
 
 
@@ -118,13 +119,14 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]
         return trainer.run(None)
 
 
-def custom_training_loop(agent_name: str) -> Any:
+def custom_training_loop(agent_name: str) -> Callable[..., dict[str, Any]] | None:
     """The agent's own training loop (see Agent.training_loop), or None for the runner's."""
     spec = agent_class(agent_name).training_loop
     if spec is None:
         return None
     module, _, function = spec.partition(":")
-    return getattr(importlib.import_module(module), function)
+    loop: Callable[..., dict[str, Any]] = getattr(importlib.import_module(module), function)
+    return loop
 
 
 def default_run_dir(name: str) -> Path:

@@ -1,0 +1,241 @@
+"""The Deep GA trainer: selection and elitism, reproducibility, resume, logging, eval, learning."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rlkit import checkpoint
+from rlkit.cli import main
+from rlkit.experiment import load_experiment
+from rlkit.ga_backends import EvalTask, Evaluator, Fitness, Poll
+from rlkit.genome import Genome
+from rlkit.neuroevolution import GATrainer
+from rlkit.plot import read_scalars
+from rlkit.runner import TrainingInterrupted, resume, train
+
+
+def ga_experiment(**agent: Any) -> dict[str, Any]:
+    """A seconds-long GA run on CartPole (episodes cut at 100 steps)."""
+    return {
+        "name": "ga_small",
+        "env": {"id": "CartPole-v1", "max_episode_steps": 100},
+        "agent": {
+            "name": "ga",
+            "hidden": [8],
+            "population": 8,
+            "truncation": 3,
+            "sigma": 0.1,
+            "elite_candidates": 2,
+            "elite_episodes": 2,
+            "generations": 3,
+            **agent,
+        },
+        "run": {"seed": 3, "eval_episodes": 3, "progress": False},
+    }
+
+
+def without_timing(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in summary.items() if k not in ("wall_s", "steps_per_second")}
+
+
+class HandMadeFitness:
+    """A backend whose returns come from tables instead of episodes; records every call."""
+
+    def __init__(self, fitness: list[float], elite_means: list[float], episodes: int) -> None:
+        self.fitness, self.elite_means, self.episodes = fitness, elite_means, episodes
+        self.calls: list[list[EvalTask]] = []
+
+    def evaluate(self, tasks: Sequence[EvalTask], poll: Poll) -> list[Fitness]:
+        self.calls.append(list(tasks))
+        elite_phase = len(self.calls) % 2 == 0
+        out = []
+        for task in tasks:
+            value = (
+                self.elite_means[task.index // self.episodes]
+                if elite_phase
+                else self.fitness[task.index]
+            )
+            out.append(Fitness(task.index, value, (value,), 10, None))
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def test_truncation_selection_and_elitism_on_hand_made_fitness(tmp_path: Path) -> None:
+    exp = load_experiment(
+        ga_experiment(population=6, truncation=2, elite_candidates=3, elite_episodes=4)
+    )
+    backend = HandMadeFitness(fitness=[3, 1, 5, 2, 4, 0], elite_means=[7, 9, 8], episodes=4)
+    with GATrainer(exp, tmp_path, backend=backend) as trainer:
+        population = list(trainer.population)
+        stats = trainer._generation(_no_stop())
+        children = trainer.population
+    fitness_call, elite_call = backend.calls
+    assert [t.genome for t in fitness_call] == population
+    # candidates: the top 3 by return (indices 2, 4, 0), each on the same 4 extra episodes
+    assert [t.genome for t in elite_call[::4]] == [population[i] for i in (2, 4, 0)]
+    assert len({t.seed for t in elite_call}) == 4
+    assert stats.elite == population[4]
+    assert stats.elite_return == 9
+    assert stats.elite_fitness == 4
+    assert children[0] == population[4]  # the elite is kept unchanged
+    parents = {population[2], population[4]}  # truncation: the top 2 by fitness
+    for child in children[1:]:
+        assert child.parent() in parents
+        assert child.mutations[-1][1] == pytest.approx(0.1)
+
+
+def test_previous_elite_is_always_a_candidate(tmp_path: Path) -> None:
+    exp = load_experiment(ga_experiment(population=6, truncation=2, elite_candidates=1))
+    backend = HandMadeFitness(fitness=[0, 1, 5, 2, 4, 3], elite_means=[1, 2], episodes=2)
+    with GATrainer(exp, tmp_path, backend=backend) as trainer:
+        trainer._generation(_no_stop())
+        trainer.counters.generation = 1
+        population = list(trainer.population)
+        backend.fitness = [0, 1, 2, 3, 4, 5]  # the elite (index 0) now ranks last
+        stats = trainer._generation(_no_stop())
+        elite_tasks = backend.calls[-1]
+    # the top candidate (index 5) and the previous elite (index 0), 2 episodes each
+    assert [t.genome for t in elite_tasks] == [population[5]] * 2 + [population[0]] * 2
+    assert stats.elite == population[0]
+    assert stats.elite_return == 2
+    assert stats.elite_fitness == 0
+
+
+def _no_stop() -> Any:
+    from rlkit.runner import _StopFlag
+
+    return _StopFlag()
+
+
+def test_same_seed_same_result(tmp_path: Path) -> None:
+    a = train(load_experiment(ga_experiment()), tmp_path / "a")
+    b = train(load_experiment(ga_experiment()), tmp_path / "b")
+    assert without_timing(a) == without_timing(b)
+    assert a["generations"] == 3
+    assert a["elite_genome_length"] >= 1
+    assert a["steps"] > 0
+    assert a["final_eval"]["episodes"] == 3
+    c = train(load_experiment(ga_experiment(), ["run.seed=4"]), tmp_path / "c")
+    assert c["evaluations"] != a["evaluations"]
+
+
+def test_interrupt_then_resume_equals_uninterrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = train(load_experiment(ga_experiment()), tmp_path / "full")
+    original = Evaluator.evaluate
+    calls = {"n": 0}
+
+    def evaluate(self: Evaluator, task: EvalTask) -> Fitness:
+        calls["n"] += 1
+        if calls["n"] == 20:  # inside the second generation's fitness evaluations
+            signal.raise_signal(signal.SIGINT)
+        return original(self, task)
+
+    monkeypatch.setattr(Evaluator, "evaluate", evaluate)
+    run_dir = tmp_path / "cut"
+    with pytest.raises(TrainingInterrupted):
+        train(load_experiment(ga_experiment()), run_dir)
+    saved = checkpoint.load(checkpoint.latest(run_dir))
+    assert saved["counters"]["generation"] == 1
+    assert sum(a.nbytes for a in saved["population"]) < 200  # a population is a few seeds
+    monkeypatch.setattr(Evaluator, "evaluate", original)
+    resumed = resume(run_dir)
+    assert without_timing(resumed) == without_timing(full)
+    with pytest.raises(Exception, match="already finished"):
+        resume(run_dir)
+    extended = resume(run_dir, ["agent.generations=4"])
+    assert extended["generations"] == 4
+
+
+def test_tensorboard_scalars_per_generation(tmp_path: Path) -> None:
+    summary = train(load_experiment(ga_experiment()), tmp_path)
+    tags = [
+        "ga/max_fitness",
+        "ga/mean_fitness",
+        "ga/elite_fitness",
+        "eval/mean_return",
+        "ga/frames",
+        "ga/evaluations_per_second",
+        "ga/genome_length",
+    ]
+    for tag in tags:
+        steps, values = read_scalars(tmp_path, tag)
+        assert len(values) >= 3, tag  # one per generation (+ the final eval for eval/)
+    steps, frames = read_scalars(tmp_path, "ga/frames")
+    np.testing.assert_array_equal(steps, frames)
+    assert frames[-1] == summary["steps"]
+    _, length = read_scalars(tmp_path, "ga/genome_length")
+    assert list(length) == sorted(length)
+    assert length[-1] >= 1
+    assert (tmp_path / "config.toml").read_text().count('name = "ga"') == 1
+
+
+def test_rlkit_eval_plays_the_elite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    summary = train(load_experiment(ga_experiment()), tmp_path / "run")
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "run"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == summary["final_eval"]
+    state = checkpoint.load(checkpoint.latest(tmp_path / "run"))
+    assert Genome.from_array(state["agent"]["genome"]).nbytes == summary["elite_genome_bytes"]
+    gif = tmp_path / "elite.gif"
+    assert main(["eval", str(tmp_path / "run"), "--video", str(gif), "--max-frames", "50"]) == 0
+    assert gif.stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("agent.truncation=9", "agent.truncation must be in [1, population] = [1, 8]"),
+        ("agent.sigma=0", "agent.sigma must be > 0"),
+        ("agent.sigma=-0.5", "agent.sigma must be > 0"),
+        ("agent.elite_candidates=0", "agent.elite_candidates must be in"),
+        ("agent.backend=gpu", "agent.backend: 'gpu' is not valid"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], override: str, message: str
+) -> None:
+    path = tmp_path / "ga.toml"
+    path.write_text(_toml(ga_experiment()))
+    code = main(["run", str(path), "--set", override, "--logdir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1, err
+    assert message in err, err
+    assert not (tmp_path / "r").exists()
+
+
+def _toml(data: dict[str, Any]) -> str:
+    from rlkit.config import dumps_toml
+
+    return dumps_toml(data)
+
+
+@pytest.mark.slow
+def test_cartpole_ga_reaches_500(tmp_path: Path) -> None:
+    exp = load_experiment("cartpole_ga", ["run.progress=false"])
+    summary = train(exp, tmp_path)
+    assert summary["final_eval"]["episodes"] == 10
+    assert summary["final_eval"]["mean_return"] == 500.0, summary["evaluations"]
+
+
+def test_novelty_search_selects_on_the_archive_scores(tmp_path: Path) -> None:
+    novelty = {"mode": "nsr", "behaviour": "final_obs", "k": 3, "archive_probability": 0.5}
+    summary = train(load_experiment(ga_experiment(novelty=novelty)), tmp_path)
+    assert summary["generations"] == 3
+    state = checkpoint.load(checkpoint.latest(tmp_path))
+    archive = state["archive"]["behaviours"]
+    assert archive.shape[1] == 4  # CartPole's final observations
+    assert 0 < len(archive) <= 3 * 8
+    _, sizes = read_scalars(tmp_path, "ga/archive_size")
+    assert list(sizes)[-1] == len(archive)

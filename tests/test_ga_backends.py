@@ -1,0 +1,158 @@
+"""GA evaluation backends: processes and a real local Ray instance equal serial; crashes retry."""
+
+from __future__ import annotations
+
+import builtins
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_ga import ga_experiment, without_timing
+
+from rlkit.cli import main
+from rlkit.config import dumps_toml
+from rlkit.errors import ConfigError
+from rlkit.experiment import load_experiment
+from rlkit.ga_backends import EvalTask, Fitness, ProcessBackend, SerialBackend
+from rlkit.genome import Genome
+from rlkit.runner import train
+
+
+def tasks(count: int) -> list[EvalTask]:
+    genomes = [Genome(i).child(100 + i, 0.1) for i in range(count)]
+    return [EvalTask(i, g, 2, 1_000 + i) for i, g in enumerate(genomes)]
+
+
+def serial_results(experiment: dict[str, Any], work: list[EvalTask]) -> list[Fitness]:
+    backend = SerialBackend(experiment)
+    try:
+        return backend.evaluate(work, lambda: None)
+    finally:
+        backend.close()
+
+
+def same(a: list[Fitness], b: list[Fitness]) -> bool:
+    return [(f.index, f.returns, f.frames) for f in a] == [
+        (f.index, f.returns, f.frames) for f in b
+    ]
+
+
+@pytest.fixture(scope="module")
+def experiment() -> dict[str, Any]:
+    return load_experiment(ga_experiment()).to_dict()
+
+
+def test_processes_equal_serial_and_survive_a_killed_worker(
+    experiment: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    work = tasks(12)
+    expected = serial_results(experiment, work)
+    backend = ProcessBackend(experiment, workers=2)
+    try:
+        assert same(backend.evaluate(work, lambda: None), expected)
+        killed: list[int] = []
+
+        def kill_a_busy_worker() -> None:
+            busy = [w for w in backend.workers if w.task is not None]
+            if not killed and busy:
+                killed.append(busy[0].task.index)  # type: ignore[union-attr]
+                os.kill(busy[0].process.pid, signal.SIGKILL)
+
+        assert same(backend.evaluate(work, kill_a_busy_worker), expected)
+        assert killed
+    finally:
+        backend.close()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "retrying it on a fresh worker" in err
+
+
+def test_processes_backend_trains_like_serial(tmp_path: Path) -> None:
+    serial = train(load_experiment(ga_experiment()), tmp_path / "serial")
+    exp = load_experiment(ga_experiment(backend="processes", workers=2))
+    processes = train(exp, tmp_path / "processes")
+    assert without_timing(processes) == without_timing(serial)
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[Any]:
+    """A real local Ray instance with 2 CPUs, shared by the Ray tests of this module."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_trains_like_serial_and_retries_a_killed_actor(
+    tmp_path: Path,
+    local_ray: Any,
+    experiment: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rlkit.ga_ray import RayBackend
+
+    serial = train(load_experiment(ga_experiment()), tmp_path / "serial")
+    started = time.perf_counter()
+    exp = load_experiment(ga_experiment(backend="ray", workers=2))
+    through_ray = train(exp, tmp_path / "ray")
+    assert without_timing(through_ray) == without_timing(serial)
+    assert local_ray.is_initialized()  # the trainer joined the running instance, left it up
+    print(f"ray training took {time.perf_counter() - started:.1f} s")
+
+    work = tasks(8)
+    backend = RayBackend(experiment, workers=2, address=None)
+    try:
+        killed: list[int] = []
+
+        def kill_an_actor() -> None:
+            if not killed:
+                killed.append(1)
+                local_ray.kill(backend.actors[1], no_restart=True)
+
+        assert same(backend.evaluate(work, kill_an_actor), serial_results(experiment, work))
+    finally:
+        backend.close()
+    err = capsys.readouterr().err
+    assert "Ray actor died" in err, err
+    assert "retrying it on a fresh worker" in err
+
+
+def test_unreachable_ray_address_fails_fast_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "ga.toml"
+    path.write_text(dumps_toml(ga_experiment(backend="ray", ray_address="127.0.0.1:9")))
+    started = time.perf_counter()
+    code = main(["run", str(path), "--logdir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert time.perf_counter() - started < 15
+    assert err.count("\n") == 1, err
+    assert "no Ray cluster answers at 127.0.0.1:9" in err
+    assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_bad_ray_address_format_is_a_config_error() -> None:
+    from rlkit.ga_ray import check_reachable
+
+    with pytest.raises(ConfigError, match="is not HOST:PORT"):
+        check_reachable("my-cluster")
+
+
+def test_missing_ray_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rlkit.ga_ray import import_ray
+
+    real_import = builtins.__import__
+
+    def no_ray(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "ray":
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(ConfigError, match=r"pip install rlkit\[ray\]"):
+        import_ray()
