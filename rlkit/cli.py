@@ -40,8 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint"
     )
 
-    ev = sub.add_parser("eval", help="greedy evaluation of a trained agent")
-    ev.add_argument("target", metavar="RUN_DIR|CHECKPOINT")
+    ev = sub.add_parser(
+        "eval",
+        help="greedy evaluation of a trained agent, or a match of two board-game players",
+        description="rlkit eval RUN_DIR evaluates a run; rlkit eval --game tictactoe --player1 "
+        "uct:1000 --player2 minimax pits two players (random, minimax, human, uct:N, uct:Xs, "
+        "or a run directory) and reports player1's wins, draws and losses.",
+    )
+    ev.add_argument("target", nargs="?", metavar="RUN_DIR|CHECKPOINT")
+    ev.add_argument("--game", help="board game of a match: tictactoe or connect_four")
+    ev.add_argument("--player1", metavar="SPEC", help="first player of a match (see above)")
+    ev.add_argument("--player2", metavar="SPEC", help="second player of a match")
+    ev.add_argument(
+        "--games", type=int, default=10, help="games of a match, alternating who starts"
+    )
     ev.add_argument("--episodes", type=int, help="episodes to play (default: the run's final eval)")
     ev.add_argument("--seed", type=int, help="seed of the evaluation env")
     ev.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -124,6 +136,10 @@ def _eval(args: argparse.Namespace) -> int:
     from rlkit.experiment import MAX_SEED
     from rlkit.runner import evaluate_checkpoint
 
+    if args.game or args.player1 or args.player2:
+        return _match(args)
+    if args.target is None:
+        raise RlkitError("eval: give a RUN_DIR, or --game with --player1 and --player2")
     if args.episodes is not None and args.episodes < 1:
         raise RlkitError(f"--episodes must be >= 1, got {args.episodes}")
     if args.seed is not None and not 0 <= args.seed < MAX_SEED:
@@ -140,6 +156,41 @@ def _eval(args: argparse.Namespace) -> int:
         )
     if args.video:  # on stderr under --json, which keeps stdout one JSON object
         print(f"wrote {args.video}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def _match(args: argparse.Namespace) -> int:
+    """`rlkit eval --game G --player1 A --player2 B`: wins, draws and losses of player1."""
+    from rlkit.arena import game_id, play_match, player_from_spec
+
+    if args.target is not None or args.video:
+        raise RlkitError("eval: a match (--game) takes no RUN_DIR or --video")
+    if not (args.game and args.player1 and args.player2):
+        raise RlkitError("eval: a match needs --game, --player1 and --player2")
+    if args.games < 1:
+        raise RlkitError(f"--games must be >= 1, got {args.games}")
+    game = game_id(args.game)
+    seed = 0 if args.seed is None else args.seed
+    first = player_from_spec(args.player1, game, seed)
+    second = player_from_spec(args.player2, game, seed + 1)
+    result = play_match(game, first, second, args.games, seed)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "game": game,
+                    "player1": args.player1,
+                    "player2": args.player2,
+                    "games": result.games,
+                    **result.as_dict(),
+                }
+            )
+        )
+    else:
+        print(
+            f"{args.player1} vs {args.player2} on {game}, {result.games} games: "
+            f"{result.wins} wins, {result.draws} draws, {result.losses} losses for player1"
+        )
     return 0
 
 

@@ -252,6 +252,7 @@ class Trainer:
         result = evaluate(
             self.agent, self.eval_envs, episodes, derive_seed(self.exp.run.seed, *tag)
         )
+        self.agent.attach(self.envs)  # evaluation attached the eval envs; planners resume here
         if not final:
             c.evaluations += 1
         c.history.append(

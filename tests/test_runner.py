@@ -3,7 +3,7 @@
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -144,3 +144,30 @@ def test_async_vector_env_matches_sync(tmp_path: Path) -> None:
     data["env"]["vectorization"] = "async"
     asynchronous = train(load_experiment(data), tmp_path / "async")
     assert {k: asynchronous[k] for k in COMPARED} == {k: sync[k] for k in COMPARED}
+
+
+class EnvChecker(RandomWalker):
+    """Records, at every act, whether the envs it was last attached to are the ones it acts on."""
+
+    acted_on_attached: ClassVar[list[bool]] = []
+
+    def attach(self, envs: Any) -> None:
+        self.attached = envs
+
+    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+        self.acted_on_attached.append(explore == (self.attached.num_envs == 3))
+        return super().act(obs, explore)
+
+
+def test_planning_agents_are_reattached_to_the_training_envs_after_evaluation(
+    tmp_path: Path,
+) -> None:
+    rlkit.register_agent("test_env_checker")(EnvChecker)
+    data = {
+        "env": {"id": "CartPole-v1", "num_envs": 3},
+        "agent": {"name": "test_env_checker"},
+        "run": {"total_steps": 900, "eval_every": 300, "eval_episodes": 2, "progress": False},
+    }
+    train(load_experiment(data), tmp_path / "run")
+    assert len(EnvChecker.acted_on_attached) > 300
+    assert all(EnvChecker.acted_on_attached)

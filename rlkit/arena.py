@@ -1,0 +1,249 @@
+"""Players of two-player board games and matches between them (`rlkit eval --player1 ...`)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from rlkit.envs.boardgames import GAMES, BoardGame
+from rlkit.errors import ConfigError, RlkitError, suggest
+
+GAME_NAMES = {
+    "tictactoe": "rlkit/TicTacToe-v0",
+    "tic-tac-toe": "rlkit/TicTacToe-v0",
+    "connect_four": "rlkit/ConnectFour-v0",
+    "connect4": "rlkit/ConnectFour-v0",
+    "connectfour": "rlkit/ConnectFour-v0",
+}
+PLAYER_SPECS = "random, minimax, human, uct:N (simulations), uct:Xs (seconds), or a run directory"
+"""uct:... players search with decisive rollouts (see agents.mcts.UCTConfig.rollout)."""
+
+
+class Player(Protocol):
+    """A player of a two-player board game."""
+
+    name: str
+
+    def reset(self) -> None:
+        """A new game starts."""
+
+    def choose(self, game: Any) -> int:
+        """The move to play in the live `game` (a SearchModel), which is left as it was found."""
+
+
+def game_id(name: str) -> str:
+    """The Gymnasium id of a board game given by id or short name ("tictactoe", "connect4")."""
+    if name in GAMES:
+        return name
+    key = name.lower()
+    if key in GAME_NAMES:
+        return GAME_NAMES[key]
+    raise ConfigError(
+        f"unknown game {name!r}{suggest(key, GAME_NAMES)}; games: tictactoe, connect_four"
+    )
+
+
+def make_game(name: str) -> BoardGame:
+    """A fresh pure game (no opponent wrapper) by id or short name."""
+    return GAMES[game_id(name)]()
+
+
+class RandomPlayer:
+    """Plays a uniformly random legal move."""
+
+    def __init__(self, seed: int) -> None:
+        self.name = "random"
+        self.rng = random.Random(seed)
+
+    def reset(self) -> None:
+        """Nothing to forget between games."""
+
+    def choose(self, game: Any) -> int:
+        return int(self.rng.choice(list(game.legal_actions())))
+
+
+_SOLVED: dict[tuple[type, Any], float] = {}
+
+
+def negamax_value(game: BoardGame) -> float:
+    """The exact value of the position for the player to move (+1 win, 0 draw, -1 loss)."""
+    state = game.clone_state()
+    key = (type(game), state)
+    value = _SOLVED.get(key)
+    if value is not None:
+        return value
+    best = -2.0
+    for move in game.legal_moves():
+        reward, done = game.play(move)
+        best = max(best, reward if done else -negamax_value(game))
+        game.restore_state(state)
+        if best == 1.0:
+            break
+    _SOLVED[key] = best
+    return best
+
+
+class MinimaxPlayer:
+    """Perfect play by exhaustive negamax (tic-tac-toe), random among the best moves."""
+
+    def __init__(self, seed: int) -> None:
+        self.name = "minimax"
+        self.rng = random.Random(seed)
+
+    def reset(self) -> None:
+        """Nothing to forget between games."""
+
+    def choose(self, game: Any) -> int:
+        state = game.clone_state()
+        scored = []
+        for move in game.legal_moves():
+            reward, done = game.play(move)
+            scored.append((reward if done else -negamax_value(game), move))
+            game.restore_state(state)
+        best = max(score for score, _ in scored)
+        return int(self.rng.choice([move for score, move in scored if score == best]))
+
+
+class HumanPlayer:
+    """A person at the terminal: shows the board and asks again on an illegal or unparsable move."""
+
+    def __init__(
+        self, ask: Callable[[str], str] = input, show: Callable[[str], None] = print
+    ) -> None:
+        self.name = "human"
+        self.ask, self.show = ask, show
+
+    def reset(self) -> None:
+        """Nothing to forget between games."""
+
+    def choose(self, game: Any) -> int:
+        legal = [int(a) for a in game.legal_actions()]
+        self.show(game.board_text())
+        while True:
+            try:
+                text = self.ask(f"your move {legal}: ").strip()
+            except EOFError:
+                raise RlkitError("human player: input ended before the game did") from None
+            if text.lstrip("-").isdigit() and int(text) in legal:
+                return int(text)
+            self.show(f"illegal move {text!r}; choose one of {legal}")
+
+
+def player_from_spec(spec: str, game: str, seed: int) -> Player:
+    """A player from its text spec (see PLAYER_SPECS)."""
+    if spec == "random":
+        return RandomPlayer(seed)
+    if spec == "minimax":
+        if game_id(game) != "rlkit/TicTacToe-v0":
+            raise ConfigError(f"player 'minimax' plays tic-tac-toe only, not {game}")
+        return MinimaxPlayer(seed)
+    if spec == "human":
+        return HumanPlayer()
+    if spec.startswith("uct:"):
+        return _uct_player(spec, seed)
+    if Path(spec).exists():
+        return _checkpoint_player(Path(spec), seed)
+    raise ConfigError(f"unknown player {spec!r}; players: {PLAYER_SPECS}")
+
+
+def _uct_player(spec: str, seed: int) -> Player:
+    from rlkit.agents.mcts import UCTConfig, UCTPlayer
+
+    budget = spec[4:]
+    try:
+        if budget.endswith("s"):
+            config = UCTConfig(simulations=0, seconds=float(budget[:-1]), rollout="decisive")
+        else:
+            config = UCTConfig(simulations=int(budget), rollout="decisive")
+    except ValueError as exc:
+        raise ConfigError(f"player {spec!r}: {exc} (e.g. uct:1000 or uct:0.5s)") from None
+    return UCTPlayer(config, seed)
+
+
+def _checkpoint_player(path: Path, seed: int) -> Player:
+    """The player of a trained agent (a run directory or checkpoint file) via its as_player()."""
+    from rlkit import checkpoint
+    from rlkit.envs.factory import env_spec, make_vector_env
+    from rlkit.experiment import load_experiment
+    from rlkit.runner import build_agent
+
+    state = checkpoint.load(checkpoint.latest(path))
+    experiment = load_experiment(state["config"])
+    envs = make_vector_env(experiment.env, 1, training=False)
+    try:
+        agent = build_agent(experiment, env_spec(experiment.env, envs), seed)
+    finally:
+        envs.close()
+    agent.load_state_dict(state["agent"])
+    as_player = getattr(agent, "as_player", None)
+    if as_player is None:
+        raise ConfigError(
+            f"{path}: agent {experiment.agent_name!r} cannot play board games (no as_player)"
+        )
+    player: Player = as_player()
+    return player
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """Results of a match from the first player's view."""
+
+    wins: int
+    draws: int
+    losses: int
+
+    @property
+    def games(self) -> int:
+        return self.wins + self.draws + self.losses
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def play_game(game: BoardGame, players: tuple[Player, Player], seed: int) -> int:
+    """Play one game from the start; return +1 if players[0] won, -1 if it lost, 0 for a draw."""
+    game.reset(seed=seed)
+    for player in players:
+        player.reset()
+    while True:
+        mover = game.to_play()
+        move = players[mover].choose(game)
+        if move not in game.legal_moves():
+            raise RlkitError(f"player {players[mover].name} chose illegal move {move}")
+        _, reward, terminated, _, _ = game.step(move)
+        if terminated:
+            return int(reward) * (1 if mover == 0 else -1)
+
+
+def play_match(
+    game_name: str, first: Player, second: Player, games: int, seed: int, swap: bool = True
+) -> MatchResult:
+    """Play `games` games (alternating who starts when `swap`); results from `first`'s view."""
+    if games < 1:
+        raise ConfigError(f"games must be >= 1, got {games}")
+    game = make_game(game_name)
+    counts = {1: 0, 0: 0, -1: 0}
+    for g in range(games):
+        if swap and g % 2 == 1:
+            counts[-play_game(game, (second, first), seed + g)] += 1
+        else:
+            counts[play_game(game, (first, second), seed + g)] += 1
+    return MatchResult(counts[1], counts[0], counts[-1])
+
+
+__all__ = [
+    "GAME_NAMES",
+    "HumanPlayer",
+    "MatchResult",
+    "MinimaxPlayer",
+    "Player",
+    "RandomPlayer",
+    "game_id",
+    "make_game",
+    "negamax_value",
+    "play_match",
+    "player_from_spec",
+]
