@@ -11,4 +11,15 @@ if "rlkit/GridWorld-v0" not in gym.registry:
         entry_point="rlkit.envs.gridworld:GridWorldEnv",
         max_episode_steps=100,
     )
-from rlkit.envs import continuous  # noqa: F401 - registers rlkit/TargetReach-v0
+from rlkit.envs import (
+    continuous,  # noqa: F401 - registers rlkit/TargetReach-v0
+    maze,  # noqa: F401 - registers rlkit/DeceptiveMaze-v0
+)
+
+for _id, _entry in (
+    ("rlkit/TicTacToe-v0", "rlkit.envs.boardgames:make_tictactoe"),
+    ("rlkit/ConnectFour-v0", "rlkit.envs.boardgames:make_connect_four"),
+    ("rlkit/AtariModel-v0", "rlkit.envs.atari_model:make_atari_model"),
+):
+    if _id not in gym.registry:
+        gym.register(id=_id, entry_point=_entry)
