@@ -6,6 +6,7 @@ the agent is what it evolves and what `rlkit eval` plays: the elite genome's net
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -65,8 +66,8 @@ class GAConfig:
                 f"truncation must be in [1, population] = [1, {self.population}] "
                 f"(parents are chosen from the population), got {self.truncation}"
             )
-        if not self.sigma > 0:
-            raise ValueError(f"sigma must be > 0 (the mutation power), got {self.sigma}")
+        if not 0 < self.sigma < math.inf:
+            raise ValueError(f"sigma must be > 0 and finite (the mutation power), got {self.sigma}")
         if not 1 <= self.elite_candidates <= self.population:
             raise ValueError(
                 f"elite_candidates must be in [1, population] = [1, {self.population}], "

@@ -54,12 +54,15 @@ class UCTConfig:
     """Seed of the search's random numbers (None: derived from the run's seed)."""
 
     def __post_init__(self) -> None:
-        if self.simulations < 0 or self.seconds < 0:
-            raise ValueError("simulations and seconds must be >= 0")
+        if self.simulations < 0 or not 0 <= self.seconds < math.inf:
+            raise ValueError(
+                f"simulations and seconds must be >= 0 and finite, got {self.simulations} and "
+                f"{self.seconds}"
+            )
         if self.simulations == 0 and self.seconds == 0:
             raise ValueError("the search budget is zero: set simulations >= 1 or seconds > 0")
-        if self.c < 0:
-            raise ValueError(f"c must be >= 0, got {self.c}")
+        if not 0 <= self.c < math.inf:
+            raise ValueError(f"c must be >= 0 and finite, got {self.c}")
         if self.rollout_depth < 0:
             raise ValueError(f"rollout_depth must be >= 0, got {self.rollout_depth}")
         if not 0.0 <= self.discount <= 1.0:

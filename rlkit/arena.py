@@ -145,7 +145,7 @@ def player_from_spec(spec: str, game: str, seed: int) -> Player:
     if spec.startswith("uct:"):
         return _uct_player(spec, seed)
     if Path(spec).exists():
-        return _checkpoint_player(Path(spec), seed)
+        return _checkpoint_player(Path(spec), game_id(game), seed)
     raise ConfigError(f"unknown player {spec!r}; players: {PLAYER_SPECS}")
 
 
@@ -153,6 +153,12 @@ def _uct_player(spec: str, seed: int) -> Player:
     from rlkit.agents.mcts import UCTConfig, UCTPlayer
 
     budget = spec[4:]
+    number = budget.removesuffix("s")
+    if not number.replace(".", "", 1).isdigit() or ("." in number and number == budget):
+        raise ConfigError(
+            f"player {spec!r}: the budget must be whole simulations (uct:1000) or seconds "
+            "(uct:0.5s)"
+        )
     try:
         if budget.endswith("s"):
             config = UCTConfig(simulations=0, seconds=float(budget[:-1]), rollout="decisive")
@@ -163,7 +169,7 @@ def _uct_player(spec: str, seed: int) -> Player:
     return UCTPlayer(config, seed)
 
 
-def _checkpoint_player(path: Path, seed: int) -> Player:
+def _checkpoint_player(path: Path, game: str, seed: int) -> Player:
     """The player of a trained agent (a run directory or checkpoint file) via its as_player()."""
     from rlkit import checkpoint
     from rlkit.envs.factory import env_spec, make_vector_env
@@ -172,6 +178,8 @@ def _checkpoint_player(path: Path, seed: int) -> Player:
 
     state = checkpoint.load(checkpoint.latest(path))
     experiment = load_experiment(state["config"])
+    if experiment.env.id in GAMES and experiment.env.id != game:
+        raise ConfigError(f"{path} was trained on {experiment.env.id}; it cannot play {game}")
     envs = make_vector_env(experiment.env, 1, training=False)
     try:
         agent = build_agent(experiment, env_spec(experiment.env, envs), seed)

@@ -231,16 +231,18 @@ class ProcessBackend:
 
     def _collect(self, worker: _Worker, queue: Dispatcher) -> bool:
         """Take a finished result from `worker`; handle its death. True if a result came."""
+        message: Fitness | BaseException | None = None
         try:
             if worker.conn.poll():
                 message = worker.conn.recv()
-                if isinstance(message, BaseException):
-                    raise message
-                queue.results[message.index] = message
-                worker.task = None
-                return True
-        except (EOFError, OSError):
+        except (EOFError, OSError):  # the worker died: its pipe is closed
             pass
+        if isinstance(message, BaseException):  # the evaluation itself failed: not retried
+            raise message
+        if message is not None:
+            queue.results[message.index] = message
+            worker.task = None
+            return True
         if worker.process.is_alive():
             return False
         self._replace(worker, queue, requeue=True)

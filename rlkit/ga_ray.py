@@ -16,6 +16,8 @@ from rlkit.errors import ConfigError
 from rlkit.ga_backends import Dispatcher, EvalTask, Evaluator, Fitness, Poll
 
 CONNECT_TIMEOUT_S = 3.0
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+"""An HTTP/2 client preface and an empty SETTINGS frame: a gRPC server answers with its own."""
 
 
 def import_ray() -> Any:
@@ -42,7 +44,11 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
             'ray://10.0.0.5:10001), "auto", or unset for a local Ray instance'
         )
     try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
+        with socket.create_connection((host, int(port)), timeout=timeout) as conn:
+            # Ray speaks gRPC: a listener that ignores an HTTP/2 preface would make ray.init
+            # wait for minutes; any reply (or a closed connection) is left to ray.init
+            conn.sendall(_HTTP2_PREFACE)
+            conn.recv(1)
     except OSError as exc:
         raise ConfigError(
             f"agent.ray_address: no Ray cluster answers at {address} ({exc.strerror or exc}, "
@@ -71,13 +77,21 @@ class RayBackend:
             check_reachable(address)
         self.owns_ray = not ray.is_initialized()  # else join the caller's instance, leave it up
         if self.owns_ray:
-            ray.init(
-                address=address,
-                num_cpus=None if address else workers,
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level=logging.ERROR,
-            )
+            try:
+                ray.init(
+                    address=address,
+                    num_cpus=None if address else workers,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=logging.ERROR,
+                )
+            except ConnectionError as exc:  # something listens there, but not Ray's GCS
+                if address is None:
+                    raise
+                raise ConfigError(
+                    f"agent.ray_address: {address} answers but is not a Ray cluster ({exc}); "
+                    "give the head node's GCS address (ray start --head prints it)"
+                ) from None
         self.experiment = experiment
         self.remote_class = ray.remote(num_cpus=1)(RayEvaluator)
         self.actors = [self._start() for _ in range(workers)]

@@ -74,6 +74,9 @@ def test_bad_specs_are_config_errors() -> None:
         player_from_spec("alphabeta", "tictactoe", 0)
     with pytest.raises(ConfigError, match="budget is zero"):
         player_from_spec("uct:0s", "tictactoe", 0)
+    for spec in ("uct:abc", "uct:nans", "uct:1.5", "uct:-1s"):
+        with pytest.raises(ConfigError, match="whole simulations .* or seconds"):
+            player_from_spec(spec, "tictactoe", 0)
     with pytest.raises(ConfigError, match="minimax.*tic-tac-toe only"):
         player_from_spec("minimax", "connect_four", 0)
     with pytest.raises(ConfigError, match="unknown game 'go'"):
@@ -154,3 +157,8 @@ def test_uct_experiment_runs_and_evaluates(
     )  # fmt: skip
     assert code == 0
     assert json.loads(out)["losses"] == 0
+    code, _, err = run_cli(
+        capsys, "eval", "--game", "connect4", "--player1", "ttt", "--player2", "random",
+    )  # fmt: skip
+    assert code == 2
+    assert "trained on rlkit/TicTacToe-v0; it cannot play rlkit/ConnectFour-v0" in err

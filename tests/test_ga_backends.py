@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,6 +135,19 @@ def test_unreachable_ray_address_fails_fast_with_one_line(
     assert err.count("\n") == 1, err
     assert "no Ray cluster answers at 127.0.0.1:9" in err
     assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_a_listener_that_never_answers_is_not_waited_for(tmp_path: Path) -> None:
+    from rlkit.ga_ray import check_reachable
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        started = time.perf_counter()
+        with pytest.raises(ConfigError, match=f"no Ray cluster answers at {address}"):
+            check_reachable(address, timeout=0.5)
+        assert time.perf_counter() - started < 5
 
 
 def test_bad_ray_address_format_is_a_config_error() -> None:

@@ -115,6 +115,12 @@ def test_zero_budget_is_a_config_error() -> None:
         load_experiment("tictactoe_uct", ["agent.simulations=0"])
     with pytest.raises(ConfigError, match="budget is zero"):
         player_from_spec("uct:0", "tictactoe", 0)
+    with pytest.raises(ValueError, match="finite"):
+        UCTConfig(simulations=0, seconds=math.inf)
+    with pytest.raises(ValueError, match="finite"):
+        UCTConfig(seconds=math.nan)
+    with pytest.raises(ValueError, match="finite"):
+        UCTConfig(c=math.inf)
 
 
 def spec_of(env_id: str, env: gym.Env) -> EnvSpec:  # type: ignore[type-arg]
