@@ -462,3 +462,20 @@ def test_top_level_usage_errors(
     capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], words: list[str]
 ) -> None:
     assert_one_error_line(*run_cli(capsys, *argv), *words)
+
+
+@pytest.mark.parametrize("agent", ["dqn", "ga"])
+def test_nature_cnn_on_vector_observations_is_one_line(
+    agent: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run_cli(
+        capsys,
+        "run",
+        "cartpole_dqn" if agent == "dqn" else "cartpole_ga",
+        "--set",
+        'agent.network="nature_cnn"',
+        "--logdir",
+        tmp_path / "run",
+    )
+    assert_one_error_line(code, out, err, "nature_cnn", "(4,)", "mlp")
+    assert not (tmp_path / "run").exists()
