@@ -425,7 +425,7 @@ def test_eval_zero_episodes(finished: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 SUBPARSER_MISUSE = [
-    pytest.param(("eval",), ["required", "RUN_DIR|CHECKPOINT", "--help"], id="eval-no-target"),
+    pytest.param(("eval",), ["RUN_DIR", "--game", "--player1"], id="eval-no-target"),
     pytest.param(
         ("eval", "RUN", "--episodes", "abc"), ["--episodes", "invalid int", "'abc'"], id="eval-abc"
     ),
