@@ -1,7 +1,9 @@
-"""Networks shared by agents: MLP, the Nature CNN, Q heads (plain and dueling), devices."""
+"""Networks shared by agents: MLP, the Nature CNN, Q heads (plain and dueling), the AlphaZero
+residual policy/value net, devices."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Sequence
 from typing import Literal
@@ -9,6 +11,9 @@ from typing import Literal
 import gymnasium as gym
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from rlkit.errors import SpaceError
 
 Activation = Literal["relu", "tanh"]
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
@@ -118,9 +123,92 @@ def build_trunk(
     """The Nature CNN for stacked frames, an MLP for vector observations (`auto` picks)."""
     assert isinstance(space, gym.spaces.Box)
     if kind == "nature_cnn" or (kind == "auto" and is_image_space(space)):
+        if len(space.shape) != 3 or min(space.shape[1:]) < 36:
+            raise SpaceError(
+                f"network 'nature_cnn' needs stacked frames (channels, height, width), each side "
+                f">= 36; the observations have shape {space.shape}: use network = 'mlp'"
+            )
         channels, height, width = space.shape
         return NatureCNN(channels, height=height, width=width)
     in_features = 1
     for dim in space.shape:
         in_features *= dim
     return MLPTrunk(in_features, hidden, activation)
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm and a skip connection (AlphaGo Zero's block)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.body(x))
+
+
+class PolicyValueNet(nn.Module):
+    """AlphaZero's small residual net over board planes: policy logits and a tanh value."""
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        num_actions: int,
+        channels: int = 32,
+        blocks: int = 2,
+        value_hidden: int = 64,
+    ) -> None:
+        super().__init__()
+        in_channels, height, width = shape
+        cells = height * width
+        self.trunk = nn.Sequential(
+            nn.Conv2d(in_channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            *(ResidualBlock(channels) for _ in range(blocks)),
+        )
+        self.policy = nn.Sequential(
+            nn.Conv2d(channels, 2, 1, bias=False),
+            nn.BatchNorm2d(2),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(2 * cells, num_actions),
+        )
+        self.value = nn.Sequential(
+            nn.Conv2d(channels, 1, 1, bias=False),
+            nn.BatchNorm2d(1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(cells, value_hidden),
+            nn.ReLU(),
+            nn.Linear(value_hidden, 1),
+            nn.Tanh(),
+        )
+
+    def forward(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Policy logits (batch, num_actions) and values in [-1, 1] (batch,) for the mover."""
+        features = self.trunk(planes.float())
+        logits: torch.Tensor = self.policy(features)
+        value: torch.Tensor = self.value(features).squeeze(1)
+        return logits, value
+
+
+def fold_batch_norm(net: nn.Module) -> nn.Module:
+    """An inference copy of `net` with every Conv2d + BatchNorm2d pair of a Sequential folded
+    into one convolution (eval-mode statistics), which saves a third of a small net's time."""
+    folded = copy.deepcopy(net).eval()
+    for module in folded.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        for i in range(len(module) - 1):
+            conv, norm = module[i], module[i + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                module[i] = fuse_conv_bn_eval(conv, norm)
+                module[i + 1] = nn.Identity()
+    return folded.requires_grad_(False)

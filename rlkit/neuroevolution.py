@@ -34,12 +34,12 @@ from rlkit.genome import SEED_LIMIT, Genome
 from rlkit.logger import ProgressBar, RunLogger
 from rlkit.novelty import NoveltyArchive
 from rlkit.runner import (
+    StopFlag,
     TrainingInterrupted,
-    _stop_on_signal,
-    _StopFlag,
-    _write_atomic,
     build_agent,
     derive_seed,
+    stop_on_signal,
+    write_atomic,
 )
 
 _POPULATION, _FITNESS, _ELITE, _ARCHIVE = 20, 21, 22, 23  # derive_seed tags
@@ -90,7 +90,7 @@ def train_run(
             )
         run_dir.mkdir(parents=True, exist_ok=True)
         toml_text = dumps_toml(experiment.to_dict())
-        _write_atomic(run_dir / "config.toml", toml_text)
+        write_atomic(run_dir / "config.toml", toml_text)
         return trainer.run(toml_text if state is None else None)
 
 
@@ -156,7 +156,7 @@ class GATrainer:
         if toml_text is not None:
             logger.config(toml_text)
         try:
-            with _stop_on_signal() as stop:
+            with stop_on_signal() as stop:
                 while not self.finished():
                     stats = self._generation(stop)
                     self._log(logger, stats)
@@ -175,18 +175,18 @@ class GATrainer:
     def _seed(self) -> int:
         return int(self.rng.integers(0, SEED_LIMIT))
 
-    def _poll(self, stop: _StopFlag) -> None:
+    def _poll(self, stop: StopFlag) -> None:
         if stop.requested:
             raise _Stopped
 
-    def _evaluate(self, tasks: list[EvalTask], stop: _StopFlag) -> list[Fitness]:
+    def _evaluate(self, tasks: list[EvalTask], stop: StopFlag) -> list[Fitness]:
         assert self.backend is not None
         try:
             return self.backend.evaluate(tasks, lambda: self._poll(stop))
         except _Stopped:  # the state is still that of the generation's start: save it
             raise TrainingInterrupted(self.run_dir, self.counters.frames, self._save()) from None
 
-    def _generation(self, stop: _StopFlag) -> Generation:
+    def _generation(self, stop: StopFlag) -> Generation:
         """Evaluate, select, pick the elite, breed; the trainer's state changes only at the end."""
         cfg, seed, g = self.config, self.exp.run.seed, self.counters.generation
         start = time.perf_counter()
@@ -226,7 +226,7 @@ class GATrainer:
         )
 
     def _select_elite(
-        self, returns: np.ndarray, stop: _StopFlag
+        self, returns: np.ndarray, stop: StopFlag
     ) -> tuple[Genome, float, float, list[Fitness]]:
         """Re-evaluate the top candidates by return (and the previous elite, index 0 after the
         first generation) on common extra episodes; the best mean is the elite."""
@@ -338,5 +338,5 @@ class GATrainer:
             "elite_genome_length": len(elite),
             "elite_genome_bytes": elite.nbytes,
         }
-        _write_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        write_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         return summary

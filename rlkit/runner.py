@@ -40,6 +40,8 @@ RESUMABLE_KEYS = {
     "run.log_every",
     "run.progress",
     "agent.generations",  # the GA's budget in generations (rlkit.neuroevolution)
+    "agent.iterations",  # AlphaZero's budget (rlkit.alphazero)
+    "agent.time_budget_s",
 }
 
 
@@ -76,14 +78,14 @@ def derive_seed(seed: int, *tags: int) -> int:
 def train(experiment: Experiment, run_dir: str | Path | None = None) -> dict[str, Any]:
     """Train from scratch into a new run directory; return the summary."""
     target = Path(run_dir) if run_dir else default_run_dir(experiment.name)
-    _check_run_dir_free(target)
+    check_run_dir_free(target)
     custom = custom_training_loop(experiment.agent_name)
     if custom is not None:
         return custom(experiment, target, None)
     with Trainer(experiment, target) as trainer:  # bad envs or agents fail before any write
         target.mkdir(parents=True, exist_ok=True)
         toml_text = dumps_toml(experiment.to_dict())
-        _write_atomic(target / "config.toml", toml_text)
+        write_atomic(target / "config.toml", toml_text)
         return trainer.run(toml_text)
 
 
@@ -115,7 +117,7 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]
             "extend it with --set run.total_steps=<more>"
         )
     with Trainer(experiment, target, state) as trainer:
-        _write_atomic(target / "config.toml", dumps_toml(experiment.to_dict()))
+        write_atomic(target / "config.toml", dumps_toml(experiment.to_dict()))
         return trainer.run(None)
 
 
@@ -139,7 +141,7 @@ def default_run_dir(name: str) -> Path:
     return path
 
 
-def _check_run_dir_free(path: Path) -> None:
+def check_run_dir_free(path: Path) -> None:
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise RlkitError(
             f"run directory {path} already exists; choose another --logdir, "
@@ -147,7 +149,7 @@ def _check_run_dir_free(path: Path) -> None:
         )
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
@@ -201,7 +203,7 @@ class Trainer:
         if toml_text is not None:
             logger.config(toml_text)
         try:
-            with _stop_on_signal() as stop:
+            with stop_on_signal() as stop:
                 self._loop(logger, bar, stop)
             self._save()
             result = self._evaluate(run.final_eval_episodes or run.eval_episodes, final=True)
@@ -212,7 +214,7 @@ class Trainer:
             logger.close()
         return self._write_summary(result)
 
-    def _loop(self, logger: RunLogger, bar: ProgressBar, stop: _StopFlag) -> None:
+    def _loop(self, logger: RunLogger, bar: ProgressBar, stop: StopFlag) -> None:
         run, c, n = self.exp.run, self.counters, self.envs.num_envs
         clock = window_start = time.perf_counter()
         wall_start, window_step, next_log = c.wall_s, c.step, c.step + run.log_every
@@ -303,7 +305,7 @@ class Trainer:
             "reached_target_at": c.reached_target,
             "evaluations": c.history,
         }
-        _write_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        write_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         return summary
 
 
@@ -325,14 +327,14 @@ def build_agent(experiment: Experiment, spec: Any, seed: int) -> Agent[Any]:
     return cls(experiment.agent, spec, derive_seed(seed, 0))
 
 
-class _StopFlag:
+class StopFlag:
     requested = False
 
 
 @contextlib.contextmanager
-def _stop_on_signal() -> Iterator[_StopFlag]:
+def stop_on_signal() -> Iterator[StopFlag]:
     """First Ctrl-C/SIGTERM asks the loop to checkpoint and stop; a second aborts at once."""
-    flag = _StopFlag()
+    flag = StopFlag()
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return

@@ -111,9 +111,9 @@ def test_previous_elite_is_always_a_candidate(tmp_path: Path) -> None:
 
 
 def _no_stop() -> Any:
-    from rlkit.runner import _StopFlag
+    from rlkit.runner import StopFlag
 
-    return _StopFlag()
+    return StopFlag()
 
 
 def test_same_seed_same_result(tmp_path: Path) -> None:

@@ -1,0 +1,331 @@
+"""AlphaZero: PUCT, loss, noise, masking, self-play targets, resume, workers, config, learning."""
+
+from __future__ import annotations
+
+import math
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from rlkit import alphazero, selfplay
+from rlkit.agents.alphazero import AlphaZeroAgent, AlphaZeroConfig
+from rlkit.arena import RandomPlayer, play_match, player_from_spec
+from rlkit.envs.boardgames import ConnectFourEnv, TicTacToeEnv
+from rlkit.envs.factory import env_spec, make_vector_env
+from rlkit.errors import ConfigError, SpaceError
+from rlkit.experiment import load_experiment
+from rlkit.runner import TrainingInterrupted, build_agent, resume, train
+
+
+def tiny_experiment(**agent: Any) -> dict[str, Any]:
+    """Seconds of tic-tac-toe AlphaZero against a random opponent."""
+    return {
+        "name": "az_tiny",
+        "env": {"id": "rlkit/TicTacToe-v0", "kwargs": {"opponent": "random"}},
+        "agent": {
+            "name": "alphazero",
+            "channels": 8,
+            "blocks": 1,
+            "value_hidden": 16,
+            "simulations": 8,
+            "games_per_iteration": 6,
+            "concurrent_games": 3,
+            "replay_size": 512,
+            "batch_size": 16,
+            "train_steps": 4,
+            "arena_games": 2,
+            "iterations": 2,
+            **agent,
+        },
+        "run": {"seed": 3, "eval_episodes": 4, "progress": False},
+    }
+
+
+def uniform(num_actions: int, value: float = 0.0) -> selfplay.Evaluator:
+    """An evaluator with equal logits everywhere and a constant value."""
+
+    def evaluate(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros((len(obs), num_actions)), np.full(len(obs), value)
+
+    return evaluate
+
+
+def test_puct_scores_match_the_formula_on_a_hand_built_node() -> None:
+    node = selfplay.Node(None, np.zeros(1), 0, 0.0, False, [0, 1, 2])
+    node.prior = np.array([0.5, 0.3, 0.2])
+    node.n = np.array([3.0, 1.0, 0.0])
+    node.w = np.array([1.5, -1.0, 0.0])
+    node.q = np.array([0.5, -1.0, 0.0])
+    node.visits = 5  # its own expansion plus four simulations through it
+    c = 2.0
+    expected = [
+        1.5 / 3 + c * 0.5 * math.sqrt(5) / 4,
+        -1.0 + c * 0.3 * math.sqrt(5) / 2,
+        0.0 + c * 0.2 * math.sqrt(5) / 1,
+    ]
+    np.testing.assert_allclose(selfplay.puct_scores(node, c), expected)
+
+
+def test_backup_is_negamax() -> None:
+    root = selfplay.Node(None, np.zeros(1), 0, 0.0, False, [0])
+    child = selfplay.Node(None, np.zeros(1), 1, 0.0, False, [0])
+    root.children[0] = child
+    selfplay.backup([(root, 0)], child, 0.75)  # good for player 1 to move: bad for player 0
+    assert root.w[0] == -0.75
+    assert root.n[0] == 1
+    win = selfplay.Node(None, np.zeros(1), 0, 1.0, True, [])
+    child.children[0] = win
+    selfplay.backup([(root, 0), (child, 0)], win, 0.0)  # player 1 wins with its move
+    assert child.w[0] == 1.0
+    assert root.w[0] == -1.75
+    assert root.q[0] == -1.75 / 2
+
+
+def test_loss_matches_hand_computed_values() -> None:
+    logits = torch.tensor([[0.0, math.log(3.0), 5.0]])  # action 2 is illegal
+    mask = torch.tensor([[True, True, False]])
+    pi = torch.tensor([[0.5, 0.5, 0.0]])
+    value, z = torch.tensor([0.5]), torch.tensor([-1.0])
+    total, policy, value_loss = alphazero.alphazero_loss(logits, value, pi, z, mask)
+    expected_policy = -(0.5 * math.log(0.25) + 0.5 * math.log(0.75))  # p = (1/4, 3/4) on legal
+    assert value_loss.item() == pytest.approx(2.25)
+    assert policy.item() == pytest.approx(expected_policy, rel=1e-6)
+    assert total.item() == pytest.approx(2.25 + expected_policy, rel=1e-6)
+
+
+def test_dirichlet_noise_only_at_the_root_and_priors_sum_to_one() -> None:
+    game = TicTacToeEnv()
+    game.reset(seed=0)
+    config = AlphaZeroConfig(simulations=30, temperature_moves=0)
+    records = selfplay.self_play([game], uniform(9), config, 9, np.random.default_rng(0))
+    assert records
+    game.reset(seed=1)
+    root = selfplay.root_node(game)
+    selfplay.search([root], [game], uniform(9), 1, 1.0)
+    selfplay.add_noise(root, 0.3, 0.25, np.random.default_rng(1))
+    assert root.prior is not None
+    assert root.prior.sum() == pytest.approx(1.0)
+    assert not np.allclose(root.prior, 1 / 9)
+    selfplay.search([root], [game], uniform(9), 40, 1.0)
+    children = [c for c in root.children if c is not None and c.prior is not None]
+    assert children
+    for child in children:  # below the root, priors are the network's alone
+        np.testing.assert_allclose(child.prior, 1 / len(child.actions))
+
+
+def illegal_lover(num_actions: int) -> selfplay.Evaluator:
+    """Logits that favour occupied cells (plane 0 or 1 set) by far."""
+
+    def evaluate(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        occupied = obs.reshape(len(obs), 2, -1).sum(axis=1)[:, :num_actions]
+        return occupied * 50.0, np.zeros(len(obs))
+
+    return evaluate
+
+
+def test_illegal_actions_are_never_searched_or_chosen() -> None:
+    game = TicTacToeEnv()
+    game.reset(seed=0)
+    for move in (4, 0, 8):
+        game.step(move)
+    root = selfplay.root_node(game)
+    selfplay.search([root], [game], illegal_lover(9), 50, 1.5)
+    assert set(root.actions.tolist()) == {1, 2, 3, 5, 6, 7}
+    assert root.n.sum() == 50
+    config = AlphaZeroConfig(simulations=20, temperature_moves=9)
+    for seed in range(3):
+        game.reset(seed=seed)
+        records = selfplay.self_play(
+            [game], illegal_lover(9), config, 9, np.random.default_rng(seed)
+        )
+        for obs, mask, pi in zip(records[0].obs, records[0].mask, records[0].pi, strict=True):
+            empty = obs.sum(axis=0).reshape(-1) == 0
+            np.testing.assert_array_equal(mask, empty)
+            assert pi[~mask].sum() == 0
+
+
+def test_self_play_records_have_mover_view_targets() -> None:
+    games = [ConnectFourEnv() for _ in range(2)]
+    for i, game in enumerate(games):
+        game.reset(seed=i)
+    config = AlphaZeroConfig(simulations=6, temperature_moves=42)
+    records = selfplay.self_play(games, uniform(7), config, 7, np.random.default_rng(0))
+    assert len(records) == 2
+    for record in records:
+        obs, mask, pi, z = selfplay.positions_of([record])
+        n = len(record.to_play)
+        assert obs.shape == (n, 2, 6, 7)
+        assert mask.shape == pi.shape == (n, 7)
+        np.testing.assert_allclose(pi.sum(axis=1), 1.0, rtol=1e-6)
+        assert record.to_play == [i % 2 for i in range(n)]
+        assert abs(record.outcome) in (0.0, 1.0)
+        # the last mover's positions get the outcome, the opponent's its negation
+        assert z[-1] == record.outcome
+        if n > 1:
+            np.testing.assert_array_equal(z[:-1], -z[1:])
+
+
+def test_symmetric_images_keep_masks_on_the_empty_cells() -> None:
+    rng = np.random.default_rng(0)
+    mine = rng.random((5, 3, 3)) < 0.3
+    theirs = (rng.random((5, 3, 3)) < 0.3) & ~mine
+    obs = np.stack([mine, theirs], axis=1).astype(np.float32)
+    mask = obs.sum(axis=1).reshape(5, 9) == 0
+    pi = (mask * rng.random((5, 9))).astype(np.float32)
+    z = np.arange(5, dtype=np.float32)
+    images = selfplay.symmetric_images((obs, mask, pi, z))
+    assert len(images[0]) == 40
+    np.testing.assert_array_equal(images[1], images[0].sum(axis=1).reshape(40, 9) == 0)
+    assert len({images[0][i].tobytes() for i in range(0, 40, 5)}) > 1
+    c4 = np.zeros((1, 2, 6, 7), dtype=np.float32)
+    c4[0, 0, 5, 0] = 1
+    pi4 = np.eye(7, dtype=np.float32)[[1]]
+    flipped = selfplay.symmetric_images((c4, np.ones((1, 7), bool), pi4, z[:1]))
+    assert flipped[0][1, 0, 5, 6] == 1
+    assert flipped[2][1, 5] == 1
+
+
+def test_replay_is_a_ring_that_restores_exactly() -> None:
+    replay = alphazero.PositionReplay(5, (2, 1, 1), 3)
+    for start in range(0, 7, 3):
+        k = min(3, 7 - start)
+        z = np.arange(start, start + k, dtype=np.float32)
+        replay.add(np.zeros((k, 2, 1, 1)), np.ones((k, 3), bool), np.ones((k, 3)) / 3, z)
+    assert len(replay) == 5
+    assert sorted(replay.z.tolist()) == [2, 3, 4, 5, 6]
+    copy = alphazero.PositionReplay(5, (2, 1, 1), 3)
+    copy.load_state_dict(replay.state_dict())
+    copy.next = replay.next
+    a = replay.sample(8, np.random.default_rng(1))
+    b = copy.sample(8, np.random.default_rng(1))
+    np.testing.assert_array_equal(a[3], b[3])
+
+
+def test_bad_config_is_a_config_error() -> None:
+    for key, value in (
+        ("simulations", 0),
+        ("arena_threshold", 1.5),
+        ("dirichlet_fraction", -0.1),
+        ("replay_size", 4),
+        ("start_method", "fork"),
+    ):
+        with pytest.raises(ConfigError, match=key):
+            load_experiment(tiny_experiment(**{key: value}))
+
+
+def test_non_board_env_is_a_space_error(in_tmp: Path) -> None:
+    data = tiny_experiment()
+    data["env"] = {"id": "CartPole-v1"}
+    with pytest.raises(SpaceError, match="board planes"):
+        train(load_experiment(data), "run")
+
+
+def interrupt_second_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C during the second iteration's training phase."""
+    original = alphazero.Session._train
+    calls = {"n": 0}
+
+    def train_then_interrupt(self: alphazero.Session) -> dict[str, float]:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            signal.raise_signal(signal.SIGINT)
+        return original(self)
+
+    monkeypatch.setattr(alphazero.Session, "_train", train_then_interrupt)
+
+
+def test_resume_after_ctrl_c_equals_the_uninterrupted_run(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = train(load_experiment(tiny_experiment()), "whole")
+    with monkeypatch.context() as patch:
+        interrupt_second_training(patch)
+        with pytest.raises(TrainingInterrupted):
+            train(load_experiment(tiny_experiment()), "parts")
+    resumed = resume("parts")
+    for key in ("steps", "episodes", "iterations", "best_updates", "final_eval"):
+        assert resumed[key] == whole[key], key
+    drop = ("time/", "selfplay/games_per_second")
+    for a, b in zip(resumed["history"], whole["history"], strict=True):
+        assert {k: v for k, v in a.items() if not k.startswith(drop)} == {
+            k: v for k, v in b.items() if not k.startswith(drop)
+        }
+    left = torch.load(sorted(Path("whole/checkpoints").iterdir())[-1], weights_only=True)
+    right = torch.load(sorted(Path("parts/checkpoints").iterdir())[-1], weights_only=True)
+    for name, tensor in left["trainer"]["candidate"].items():
+        assert torch.equal(tensor, right["trainer"]["candidate"][name]), name
+
+
+def test_self_play_in_worker_processes(in_tmp: Path) -> None:
+    summary = train(load_experiment(tiny_experiment(workers=2, iterations=1)), "run")
+    assert summary["episodes"] == 6
+    assert summary["steps"] >= 6 * 5
+    assert summary["final_eval"]["episodes"] == 4
+
+
+def test_checkpoint_plays_in_the_arena(in_tmp: Path) -> None:
+    train(load_experiment(tiny_experiment(iterations=1)), "run")
+    player = player_from_spec("run", "rlkit/TicTacToe-v0", 0)
+    result = play_match("rlkit/TicTacToe-v0", player, RandomPlayer(1), 2, seed=0)
+    assert result.games == 2
+
+
+@pytest.mark.slow
+def test_alphazero_learns_to_beat_random_tictactoe(in_tmp: Path) -> None:
+    data = tiny_experiment(
+        channels=16,
+        blocks=1,
+        value_hidden=32,
+        simulations=25,
+        dirichlet_alpha=1.0,
+        temperature_moves=3,
+        concurrent_games=32,
+        games_per_iteration=32,
+        replay_size=20_000,
+        batch_size=64,
+        train_steps=60,
+        learning_rate=3e-3,
+        arena_games=10,
+        iterations=6,
+    )
+    train(load_experiment(data), "run")
+    player = player_from_spec("run", "rlkit/TicTacToe-v0", 0)
+    result = play_match("rlkit/TicTacToe-v0", player, RandomPlayer(7), 50, seed=11)
+    assert result.wins >= 40, result
+    assert result.losses <= 1, result
+
+
+def test_player_keeps_the_game_state_and_reuses_its_tree() -> None:
+    experiment = load_experiment(tiny_experiment(play_simulations=30))
+    envs = make_vector_env(experiment.env, 1, training=False)
+    try:
+        agent = build_agent(experiment, env_spec(experiment.env, envs), 0)
+    finally:
+        envs.close()
+    assert isinstance(agent, AlphaZeroAgent)
+    player = agent.as_player()
+    game = TicTacToeEnv()
+    game.reset(seed=0)
+    player.reset()
+    before = game.clone_state()
+    move = player.choose(game)
+    assert game.clone_state() == before
+    root = player.previous
+    assert root is not None
+    assert root.visits == 31
+    child = root.children[list(root.actions).index(move)]
+    assert child is not None
+    reply = int(np.argmax(child.n))
+    reused = child.children[reply]
+    assert reused is not None
+    earlier = reused.visits
+    assert earlier >= 2
+    game.step(move)
+    game.step(int(child.actions[reply]))
+    player.choose(game)
+    assert player.previous is reused
+    assert reused.visits == earlier + 30
