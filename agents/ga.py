@@ -160,7 +160,10 @@ class GAAgent(Agent[GAConfig]):
 
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
         """The greedy action, with or without `explore`: GA policies are deterministic."""
-        out = self.forward(obs)
+        return self.actions(self.forward(obs))
+
+    def actions(self, out: np.ndarray) -> np.ndarray:
+        """Greedy actions from network outputs: argmax (Discrete) or squashed means (Box)."""
         if self.box is None:
             actions: np.ndarray = out.argmax(axis=1)
             return actions
@@ -174,14 +177,12 @@ class GAAgent(Agent[GAConfig]):
             with torch.inference_mode():
                 out: np.ndarray = self.net(torch.as_tensor(array)).numpy()
             return out
-        x = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
-        for weight, bias, activation in self.layers:
-            x = x @ weight + bias
-            if activation == "tanh":
-                np.tanh(x, out=x)
-            elif activation == "relu":
-                np.maximum(x, 0.0, out=x)
-        return x
+        return mlp_forward(self.layers, obs)
+
+    def layer_copy(self) -> list[tuple[np.ndarray, np.ndarray, str]]:
+        """A private copy of the current MLP's numpy layers (same memory layout, same results)."""
+        assert self.layers is not None
+        return [(w.T.copy().T, b.copy(), activation) for w, b, activation in self.layers]
 
     def state_dict(self) -> dict[str, Any]:
         """The elite genome (a few bytes per generation) and the RNG."""
@@ -190,3 +191,15 @@ class GAAgent(Agent[GAConfig]):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.set_genome(Genome.from_array(state["genome"]))
+
+
+def mlp_forward(layers: list[tuple[np.ndarray, np.ndarray, str]], obs: np.ndarray) -> np.ndarray:
+    """Outputs of an MLP given as numpy (weight, bias, activation) layers."""
+    x = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
+    for weight, bias, activation in layers:
+        x = x @ weight + bias
+        if activation == "tanh":
+            np.tanh(x, out=x)
+        elif activation == "relu":
+            np.maximum(x, 0.0, out=x)
+    return x

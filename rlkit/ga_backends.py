@@ -26,11 +26,14 @@ from rlkit.envs.atari import AtariOptions, is_atari_id
 from rlkit.envs.factory import EnvConfig, env_spec, make_env, make_vector_env
 from rlkit.errors import RlkitError
 from rlkit.experiment import load_experiment
+from rlkit.ga_batch import evaluate_batch
 from rlkit.genome import Genome
 from rlkit.novelty import behaviour_function
 from rlkit.rollout import RolloutState, rollout
 
 MAX_RETRIES = 3
+BATCH_SLOTS = 32
+"""Sub-envs of the serial backend's batched evaluation (rlkit.ga_batch)."""
 Poll = Callable[[], None]
 
 
@@ -75,6 +78,8 @@ class Evaluator:
             self.envs.copy = False
         self.agent = GAAgent(config, env_spec(exp.env, self.envs), exp.run.seed)
         self.frame_skip = frame_skip(exp.env)
+        self.env_config = exp.env
+        self.batch_envs: SyncVectorEnv | None = None
         self.behaviour: Callable[[np.ndarray], np.ndarray] | None = None
         if config.novelty.mode != "off":
             probe = make_env(exp.env)
@@ -108,8 +113,44 @@ class Evaluator:
             task.index, float(np.mean(returns)), tuple(returns), steps * self.frame_skip, behaviour
         )
 
+    def evaluate_many(self, tasks: Sequence[EvalTask], poll: Poll) -> list[Fitness]:
+        """Every task's fitness; MLP policies on one-env configs play many tasks at once."""
+        if not self._can_batch() or len(tasks) < 2:
+            results = []
+            for task in tasks:
+                results.append(self.evaluate(task))
+                poll()
+            return results
+        if self.batch_envs is None:
+            envs = make_vector_env(self.env_config, BATCH_SLOTS, training=False)
+            assert isinstance(envs, SyncVectorEnv)
+            envs.copy = False
+            self.batch_envs = envs
+        found: dict[int, Fitness] = {}
+
+        def done(task: EvalTask, slot: Any) -> None:
+            behaviour = np.mean(slot.behaviours, axis=0) if slot.behaviours else None
+            returns = tuple(slot.returns)
+            frames = slot.steps * self.frame_skip
+            found[task.index] = Fitness(
+                task.index, float(np.mean(returns)), returns, frames, behaviour
+            )
+            poll()
+
+        evaluate_batch(self.batch_envs, self.agent, tasks, self.behaviour, done)
+        return [found[task.index] for task in tasks]
+
+    def _can_batch(self) -> bool:
+        return (
+            self.agent.layers is not None
+            and self.env_config.num_envs == 1
+            and isinstance(self.envs, SyncVectorEnv)
+        )
+
     def close(self) -> None:
         self.envs.close()
+        if self.batch_envs is not None:
+            self.batch_envs.close()
 
 
 class Backend(Protocol):
@@ -127,11 +168,7 @@ class SerialBackend:
         self.evaluator = Evaluator(experiment)
 
     def evaluate(self, tasks: Sequence[EvalTask], poll: Poll) -> list[Fitness]:
-        results = []
-        for task in tasks:
-            results.append(self.evaluator.evaluate(task))
-            poll()
-        return results
+        return self.evaluator.evaluate_many(tasks, poll)
 
     def close(self) -> None:
         self.evaluator.close()

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from gymnasium.vector import VectorEnv
 
-from rlkit.agent import Agent, Transition
+from rlkit.agent import Transition
+
+
+class Actor(Protocol):
+    """What the loop needs of an agent: actions for a batch of observations."""
+
+    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class RolloutState:
 
 
 def rollout(
-    envs: VectorEnv[Any, Any, Any], agent: Agent[Any], state: RolloutState, explore: bool
+    envs: VectorEnv[Any, Any, Any], agent: Actor, state: RolloutState, explore: bool
 ) -> Iterator[tuple[Transition, list[Episode]]]:
     """Step forever; `envs` must autoreset in SAME_STEP mode (see rlkit.envs.make_vector_env).
 

@@ -132,16 +132,19 @@ def test_interrupt_then_resume_equals_uninterrupted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     full = train(load_experiment(ga_experiment()), tmp_path / "full")
-    original = Evaluator.evaluate
+    original = Evaluator.evaluate_many
     calls = {"n": 0}
 
-    def evaluate(self: Evaluator, task: EvalTask) -> Fitness:
-        calls["n"] += 1
-        if calls["n"] == 20:  # inside the second generation's fitness evaluations
-            signal.raise_signal(signal.SIGINT)
-        return original(self, task)
+    def evaluate_many(self: Evaluator, tasks: Sequence[EvalTask], poll: Any) -> list[Fitness]:
+        def counting_poll() -> None:
+            calls["n"] += 1
+            if calls["n"] == 20:  # inside the second generation's fitness evaluations
+                signal.raise_signal(signal.SIGINT)
+            poll()
 
-    monkeypatch.setattr(Evaluator, "evaluate", evaluate)
+        return original(self, tasks, counting_poll)
+
+    monkeypatch.setattr(Evaluator, "evaluate_many", evaluate_many)
     run_dir = tmp_path / "cut"
     with pytest.raises(TrainingInterrupted):
         train(load_experiment(ga_experiment()), run_dir)

@@ -170,3 +170,25 @@ def test_missing_ray_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(ConfigError, match=r"pip install rlkit\[ray\]"):
         import_ray()
+
+
+def test_batched_serial_evaluation_equals_one_task_at_a_time() -> None:
+    from rlkit.ga_backends import BATCH_SLOTS, Evaluator
+
+    data = ga_experiment(novelty={"mode": "ns", "behaviour": "final_obs"})
+    evaluator = Evaluator(load_experiment(data).to_dict())
+    root = Genome(11)
+    genomes = [root.child(100 + i, 0.5) for i in range(BATCH_SLOTS + 9)]
+    tasks = [EvalTask(i, g, episodes=1 + i % 3, seed=1_000 + 7 * i) for i, g in enumerate(genomes)]
+    polls: list[int] = []
+    batched = evaluator.evaluate_many(tasks, lambda: polls.append(1))
+    alone = [evaluator.evaluate(task) for task in tasks]
+    evaluator.close()
+    assert len(polls) == len(tasks)
+    assert [f.index for f in batched] == list(range(len(tasks)))
+    for b, a in zip(batched, alone, strict=True):
+        assert (b.mean_return, b.returns, b.frames) == (a.mean_return, a.returns, a.frames)
+        assert b.behaviour is not None
+        assert a.behaviour is not None
+        assert b.behaviour.tolist() == a.behaviour.tolist()
+    assert len({f.returns for f in batched}) > 5  # the genomes really differ
