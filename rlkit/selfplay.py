@@ -163,7 +163,7 @@ def choose(root: Node, temperature: float, rng: np.random.Generator | None) -> i
     """Index of the edge to play: by visit counts ** (1/T), or the most visited (rng None)."""
     if rng is None or temperature <= 0:
         return int(np.argmax(root.n))
-    weights = root.n ** (1.0 / temperature)
+    weights = (root.n / root.n.max()) ** (1.0 / temperature)  # scaled first: no overflow
     return int(rng.choice(len(weights), p=weights / weights.sum()))
 
 
