@@ -11,7 +11,6 @@ from which `rlkit run --resume RUN_DIR` continues exactly as if never stopped.
 from __future__ import annotations
 
 import copy
-import json
 import multiprocessing
 import time
 from dataclasses import asdict, dataclass, field
@@ -32,10 +31,10 @@ from rlkit.logger import ProgressBar, RunLogger
 from rlkit.runner import (
     TrainingInterrupted,
     build_agent,
-    check_run_dir_free,
     derive_seed,
     stop_on_signal,
     write_atomic,
+    write_summary,
 )
 
 
@@ -112,8 +111,6 @@ def train_run(
     experiment: Experiment, run_dir: Path, state: dict[str, Any] | None
 ) -> dict[str, Any]:
     """AlphaZero's training loop (Agent.training_loop): train, checkpoint, write summary.json."""
-    if state is None:
-        check_run_dir_free(run_dir)
     with Session(experiment, run_dir, state) as session:
         return session.run()
 
@@ -345,22 +342,17 @@ class Session:
 
     def _write_summary(self, result: EvalResult) -> dict[str, Any]:
         p = self.progress
-        summary = {
-            "name": self.exp.name,
-            "agent": self.exp.agent_name,
-            "env": self.exp.env.id,
-            "seed": self.exp.run.seed,
-            "steps": p.steps,
-            "episodes": p.episodes,
-            "wall_s": round(p.wall_s, 3),
-            "steps_per_second": round(p.steps / max(p.wall_s, 1e-9), 1),
-            "final_eval": result.as_dict(),
-            "iterations": p.iteration,
-            "best_updates": p.best_updates,
-            "history": p.history,
-        }
-        write_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-        return summary
+        return write_summary(
+            self.run_dir,
+            self.exp,
+            result,
+            steps=p.steps,
+            episodes=p.episodes,
+            wall_s=p.wall_s,
+            iterations=p.iteration,
+            best_updates=p.best_updates,
+            history=p.history,
+        )
 
 
 def _describe(metrics: dict[str, float]) -> str:

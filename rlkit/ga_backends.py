@@ -108,6 +108,12 @@ class Evaluator:
                         behaviours.append(self.behaviour(transition.next_obs[ep.env_index]))
             if (done >= quota).all():
                 break
+        return self._fitness(task, returns, behaviours, steps)
+
+    def _fitness(
+        self, task: EvalTask, returns: list[float], behaviours: list[np.ndarray], steps: int
+    ) -> Fitness:
+        """A task's result from its episodes' returns and behaviours and its env steps."""
         behaviour = np.mean(behaviours, axis=0) if behaviours else None
         return Fitness(
             task.index, float(np.mean(returns)), tuple(returns), steps * self.frame_skip, behaviour
@@ -129,12 +135,7 @@ class Evaluator:
         found: dict[int, Fitness] = {}
 
         def done(task: EvalTask, slot: Any) -> None:
-            behaviour = np.mean(slot.behaviours, axis=0) if slot.behaviours else None
-            returns = tuple(slot.returns)
-            frames = slot.steps * self.frame_skip
-            found[task.index] = Fitness(
-                task.index, float(np.mean(returns)), returns, frames, behaviour
-            )
+            found[task.index] = self._fitness(task, slot.returns, slot.behaviours, slot.steps)
             poll()
 
         evaluate_batch(self.batch_envs, self.agent, tasks, self.behaviour, done)

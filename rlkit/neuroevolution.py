@@ -13,7 +13,6 @@ run.checkpoint_every are not used: each generation's elite re-evaluation is its 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from rlkit.runner import (
     derive_seed,
     stop_on_signal,
     write_atomic,
+    write_summary,
 )
 
 _POPULATION, _FITNESS, _ELITE, _ARCHIVE = 20, 21, 22, 23  # derive_seed tags
@@ -321,22 +321,17 @@ class GATrainer:
     def _write_summary(self, result: EvalResult) -> dict[str, Any]:
         c = self.counters
         elite = self.agent.genome
-        summary = {
-            "name": self.exp.name,
-            "agent": self.exp.agent_name,
-            "env": self.exp.env.id,
-            "seed": self.exp.run.seed,
-            "steps": c.frames,
-            "episodes": c.episodes,
-            "wall_s": round(c.wall_s, 3),
-            "steps_per_second": round(c.frames / max(c.wall_s, 1e-9), 1),
-            "final_eval": result.as_dict(),
-            "reached_target_at": c.reached_target,
-            "evaluations": c.history,
-            "generations": c.generation,
-            "fitness_evaluations": c.evaluations,
-            "elite_genome_length": len(elite),
-            "elite_genome_bytes": elite.nbytes,
-        }
-        write_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-        return summary
+        return write_summary(
+            self.run_dir,
+            self.exp,
+            result,
+            steps=c.frames,
+            episodes=c.episodes,
+            wall_s=c.wall_s,
+            reached_target_at=c.reached_target,
+            evaluations=c.history,
+            generations=c.generation,
+            fitness_evaluations=c.evaluations,
+            elite_genome_length=len(elite),
+            elite_genome_bytes=elite.nbytes,
+        )

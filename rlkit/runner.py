@@ -292,21 +292,43 @@ class Trainer:
 
     def _write_summary(self, result: EvalResult) -> dict[str, Any]:
         c = self.counters
-        summary = {
-            "name": self.exp.name,
-            "agent": self.exp.agent_name,
-            "env": self.exp.env.id,
-            "seed": self.exp.run.seed,
-            "steps": c.step,
-            "episodes": c.episodes,
-            "wall_s": round(c.wall_s, 3),
-            "steps_per_second": round(c.step / max(c.wall_s, 1e-9), 1),
-            "final_eval": result.as_dict(),
-            "reached_target_at": c.reached_target,
-            "evaluations": c.history,
-        }
-        write_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-        return summary
+        return write_summary(
+            self.run_dir,
+            self.exp,
+            result,
+            steps=c.step,
+            episodes=c.episodes,
+            wall_s=c.wall_s,
+            reached_target_at=c.reached_target,
+            evaluations=c.history,
+        )
+
+
+def write_summary(
+    run_dir: Path,
+    experiment: Experiment,
+    result: EvalResult,
+    *,
+    steps: int,
+    episodes: int,
+    wall_s: float,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Write RUN_DIR/summary.json (the keys users script against, then `extra`); return it."""
+    summary = {
+        "name": experiment.name,
+        "agent": experiment.agent_name,
+        "env": experiment.env.id,
+        "seed": experiment.run.seed,
+        "steps": steps,
+        "episodes": episodes,
+        "wall_s": round(wall_s, 3),
+        "steps_per_second": round(steps / max(wall_s, 1e-9), 1),
+        "final_eval": result.as_dict(),
+        **extra,
+    }
+    write_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary
 
 
 def _for_evaluation(experiment: Experiment, state: dict[str, Any]) -> Experiment:

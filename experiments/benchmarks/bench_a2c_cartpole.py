@@ -19,14 +19,13 @@ speed ratio SB3_time / rlkit_time (> 1: rlkit is faster).
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from sb3_common import time_sb3
+from sb3_common import print_speed_ratio, time_sb3
 from stable_baselines3 import A2C
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -135,12 +134,7 @@ def main() -> None:
             f"{name:<6}{seed:>5}{r['train_s']:>9.1f}{r['total_s']:>9.1f}"
             f"{r['steps'] / r['train_s']:>9.0f}{r['eval_mean']:>10.1f} ± {r['eval_std']:<5.1f}"
         )
-    times = {n: [r["train_s"] for lib, _, r in rows if lib == n] for n in runners}
-    ratios = [s / r for s, r in zip(times["sb3"], times["rlkit"], strict=True)]
-    print(
-        f"speed ratio SB3_time / rlkit_time: {statistics.mean(ratios):.2f} "
-        f"(per seed: {', '.join(f'{x:.2f}' for x in ratios)}; > 1 means rlkit is faster)"
-    )
+    print_speed_ratio(rows)
 
 
 if __name__ == "__main__":

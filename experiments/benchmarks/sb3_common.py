@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -44,3 +45,13 @@ def sb3_evaluate(model: Any, episodes: int, seed: int) -> list[float]:
         returns.append(total)
     env.close()
     return returns
+
+
+def print_speed_ratio(rows: list[tuple[str, int, dict[str, float]]]) -> None:
+    """The last line of a benchmark: mean and per-seed SB3_time / rlkit_time (training time)."""
+    times = {n: [r["train_s"] for lib, _, r in rows if lib == n] for n in ("rlkit", "sb3")}
+    ratios = [s / r for s, r in zip(times["sb3"], times["rlkit"], strict=True)]
+    print(
+        f"speed ratio SB3_time / rlkit_time: {statistics.mean(ratios):.2f} "
+        f"(per seed: {', '.join(f'{x:.2f}' for x in ratios)}; > 1 means rlkit is faster)"
+    )
