@@ -31,6 +31,7 @@ from rlkit.logger import ProgressBar, RunLogger
 from rlkit.runner import (
     TrainingInterrupted,
     build_agent,
+    configure_torch,
     derive_seed,
     stop_on_signal,
     write_atomic,
@@ -121,8 +122,7 @@ class Session:
     def __init__(self, experiment: Experiment, run_dir: Path, state: dict[str, Any] | None):
         self.exp, self.run_dir, self.resumed = experiment, run_dir, state is not None
         self.config: AlphaZeroConfig = experiment.agent
-        if experiment.run.torch_threads:
-            torch.set_num_threads(experiment.run.torch_threads)
+        configure_torch(experiment.run)
         torch.manual_seed(experiment.run.seed)
         probe = make_vector_env(experiment.env, 1, training=False)
         try:

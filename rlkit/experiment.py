@@ -37,6 +37,10 @@ class RunConfig:
     torch_threads: int = 1
     """torch intra-op CPU threads (0: torch's default). 1 avoids the oversubscription that
     slows small networks many-fold on a busy machine and keeps CPU results reproducible."""
+    flush_denormal: bool = True
+    """Treat denormal floats as zero in CPU arithmetic (torch.set_flush_denormal). Adam's
+    moment estimates for units with zero gradient decay through the denormal range, where the
+    CPU is many times slower: a CartPole DQN's Adam step took 0.85 ms with them, 0.09 without."""
     target_return: float | None = None
     """Stop early once a periodic evaluation's mean return reaches this (None: never)."""
     checkpoint_every: int = 0

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from rlkit import checkpoint
 from rlkit.agents.ga import GAAgent, GAConfig
@@ -36,6 +35,7 @@ from rlkit.runner import (
     StopFlag,
     TrainingInterrupted,
     build_agent,
+    configure_torch,
     derive_seed,
     stop_on_signal,
     write_atomic,
@@ -107,8 +107,7 @@ class GATrainer:
         self.exp, self.run_dir, self.resumed = experiment, run_dir, state is not None
         self.config: GAConfig = experiment.agent
         run = experiment.run
-        if run.torch_threads:
-            torch.set_num_threads(run.torch_threads)
+        configure_torch(run)
         self.eval_envs = make_vector_env(experiment.env, run.eval_num_envs, training=False)
         self.backend: Backend | None = None
         try:

@@ -26,7 +26,7 @@ from rlkit.config import dumps_toml
 from rlkit.envs.factory import env_spec, make_vector_env
 from rlkit.errors import ConfigError, RlkitError
 from rlkit.evaluation import EvalResult, evaluate
-from rlkit.experiment import Experiment, load_experiment
+from rlkit.experiment import Experiment, RunConfig, load_experiment
 from rlkit.logger import ProgressBar, RunLogger
 from rlkit.rollout import RolloutState, rollout
 
@@ -149,6 +149,13 @@ def check_run_dir_free(path: Path) -> None:
         )
 
 
+def configure_torch(run: RunConfig) -> None:
+    """Apply the run's process-wide torch settings: CPU threads and denormal flushing."""
+    if run.torch_threads:
+        torch.set_num_threads(run.torch_threads)
+    torch.set_flush_denormal(run.flush_denormal)
+
+
 def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
@@ -161,8 +168,7 @@ class Trainer:
     def __init__(self, experiment: Experiment, run_dir: Path, state: dict[str, Any] | None = None):
         self.exp, self.run_dir, self.resumed = experiment, run_dir, state is not None
         seed = experiment.run.seed
-        if experiment.run.torch_threads:
-            torch.set_num_threads(experiment.run.torch_threads)
+        configure_torch(experiment.run)
         torch.manual_seed(seed)
         self.envs = make_vector_env(experiment.env)
         try:

@@ -8,8 +8,14 @@ Both run in this process with the same torch thread count (--threads, default 1:
 default on a busy small machine oversubscribes the cores and slows a 256x256 MLP many-fold).
 The last line is the speed ratio SB3_time / rlkit_time (> 1: rlkit is faster).
 
+Denormal floats: rlkit's runner flushes them to zero by default (`run.flush_denormal`), torch
+and SB3 do not; Adam's moments of dead ReLU units decay into that range, where the CPU is many
+times slower. `--flush-denormal` picks who flushes: `rlkit` (default: each library as shipped),
+`both` (SB3 gets the same setting) or `none` (rlkit with run.flush_denormal=false).
+
     python experiments/benchmarks/bench_dqn_cartpole.py --quick
     python experiments/benchmarks/bench_dqn_cartpole.py --seeds 0 1 2
+    python experiments/benchmarks/bench_dqn_cartpole.py --flush-denormal both
     python experiments/benchmarks/bench_dqn_cartpole.py --profile 10000   # cProfile of rlkit
 """
 
@@ -34,6 +40,11 @@ from rlkit import checkpoint
 EXPERIMENT = Path(__file__).resolve().parents[1] / "cartpole_dqn.toml"
 
 
+FLUSH = {"rlkit": (True, False), "both": (True, True), "none": (False, False)}
+"""--flush-denormal: (rlkit's run.flush_denormal, SB3's torch.set_flush_denormal)."""
+FLUSH_MODE = "rlkit"
+
+
 def rlkit_experiment(seed: int, steps: int, eval_episodes: int) -> Any:
     """The bundled experiment with training-only overrides (final evaluation only)."""
     overrides = [
@@ -48,6 +59,8 @@ def rlkit_experiment(seed: int, steps: int, eval_episodes: int) -> Any:
     run_fields = {f.name for f in dataclasses.fields(rlkit.load_experiment(EXPERIMENT).run)}
     if "torch_threads" in run_fields:  # else the runner leaves torch's thread count alone
         overrides.append(f"run.torch_threads={torch.get_num_threads()}")
+    if "flush_denormal" in run_fields:
+        overrides.append(f"run.flush_denormal={str(FLUSH[FLUSH_MODE][0]).lower()}")
     return rlkit.load_experiment(EXPERIMENT, overrides)
 
 
@@ -102,7 +115,8 @@ def sb3_model(seed: int, steps: int) -> DQN:
 
 
 def run_sb3(seed: int, steps: int, eval_episodes: int) -> dict[str, float]:
-    model, result = time_sb3(lambda: sb3_model(seed, steps), steps, eval_episodes, seed)
+    flush = FLUSH[FLUSH_MODE][1]
+    model, result = time_sb3(lambda: sb3_model(seed, steps), steps, eval_episodes, seed, flush)
     result["grad_steps"] = model._n_updates
     return result
 
@@ -127,7 +141,10 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="torch threads, both libraries")
     parser.add_argument("--profile", type=int, metavar="STEPS", help="cProfile rlkit only")
+    parser.add_argument("--flush-denormal", choices=sorted(FLUSH), default="rlkit")
     args = parser.parse_args()
+    global FLUSH_MODE
+    FLUSH_MODE = args.flush_denormal
     torch.set_num_threads(args.threads)
     if args.profile:
         profile_rlkit(args.profile, 15)
@@ -135,7 +152,8 @@ def main() -> None:
     steps, episodes = (3_000, 2) if args.quick else (args.steps, args.eval_episodes)
     print(
         f"CartPole-v1 DQN, {steps:,} env steps, torch {torch.__version__}, "
-        f"torch.get_num_threads()={torch.get_num_threads()}"
+        f"torch.get_num_threads()={torch.get_num_threads()}, flush denormals: "
+        f"rlkit {FLUSH[FLUSH_MODE][0]}, SB3 {FLUSH[FLUSH_MODE][1]}"
     )
     runners = {"rlkit": run_rlkit, "sb3": run_sb3}
     rows: list[tuple[str, int, dict[str, float]]] = []

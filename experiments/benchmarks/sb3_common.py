@@ -9,12 +9,22 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 
 def time_sb3(
-    make_model: Callable[[], Any], steps: int, eval_episodes: int, seed: int
+    make_model: Callable[[], Any],
+    steps: int,
+    eval_episodes: int,
+    seed: int,
+    flush_denormal: bool = False,
 ) -> tuple[Any, dict[str, float]]:
-    """Build, train for `steps` and evaluate an SB3 model; the model and its timings."""
+    """Build, train for `steps` and evaluate an SB3 model; the model and its timings.
+
+    `flush_denormal` is torch's process-wide setting for the SB3 run: False (torch's default,
+    as SB3 runs) unless a benchmark asks to give SB3 the setting rlkit's runner applies.
+    """
+    torch.set_flush_denormal(flush_denormal)  # an rlkit run earlier in the process may set it
     start = time.perf_counter()
     model = make_model()
     learn_start = time.perf_counter()

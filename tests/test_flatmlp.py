@@ -1,0 +1,163 @@
+"""Flat parameter buffers and the hand-written MLP Q-network backward pass match autograd."""
+
+import copy
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from rlkit.agent import EnvSpec, Transition
+from rlkit.agents.dqn import DQNAgent, DQNConfig
+from rlkit.config import from_dict
+from rlkit.flatmlp import (
+    MLPQBackprop,
+    flat_optimizer_state,
+    flatten_parameters,
+    optimizer_step,
+)
+from rlkit.networks import MLPTrunk, QHead, QNetwork
+
+BOX3 = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+
+
+def q_network(activation: str = "relu", dueling: bool = False, head_hidden: int = 0) -> QNetwork:
+    torch.manual_seed(0)
+    trunk = MLPTrunk(3, [16, 8], activation)  # type: ignore[arg-type]
+    return QNetwork(trunk, QHead(trunk.out_features, 4, dueling, head_hidden))
+
+
+def test_flatten_parameters_makes_views_and_in_place_gradients() -> None:
+    net = q_network()
+    before = [p.detach().clone() for p in net.parameters()]
+    flat, grad = flatten_parameters(net)
+    assert flat.numel() == sum(p.numel() for p in before)
+    assert flat.grad is grad
+    for p, old in zip(net.parameters(), before, strict=True):
+        torch.testing.assert_close(p, old, rtol=0, atol=0)
+    flat.add_(1.0)  # reaches the module
+    torch.testing.assert_close(next(net.parameters()), before[0] + 1.0)
+    net(torch.ones(2, 3)).sum().backward()  # autograd accumulates into the gradient buffer
+    assert grad.abs().sum() > 0
+    for p in net.parameters():
+        assert p.grad is not None
+        assert grad.data_ptr() <= p.grad.data_ptr() < grad.data_ptr() + grad.numel() * 4
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("dueling", [False, True])
+def test_hand_written_gradients_equal_autograd(activation: str, dueling: bool) -> None:
+    manual_net = q_network(activation, dueling)
+    auto_net = copy.deepcopy(manual_net)
+    _, manual_grad = flatten_parameters(manual_net)
+    _, auto_grad = flatten_parameters(auto_net)
+    obs = torch.randn(32, 3)
+    grad_q = torch.randn(32, 4)
+    (auto_net(obs) * grad_q).sum().backward()
+    backprop = MLPQBackprop(manual_net)
+    with torch.no_grad():
+        q, activations = backprop.forward(obs)
+        torch.testing.assert_close(q, auto_net(obs))
+        manual_grad.fill_(123.0)  # backward overwrites, it does not accumulate
+        backprop.backward(grad_q, activations)
+    torch.testing.assert_close(manual_grad, auto_grad, rtol=1e-5, atol=1e-6)
+
+
+def test_hidden_head_streams_are_left_to_autograd() -> None:
+    assert MLPQBackprop.supports(q_network(dueling=True))
+    assert not MLPQBackprop.supports(q_network(head_hidden=5))
+    with pytest.raises(ValueError, match="single-layer Q head"):
+        MLPQBackprop(q_network(head_hidden=5))
+
+
+def test_per_tensor_optimizer_state_converts_to_the_flat_state() -> None:
+    per_tensor_net = q_network()
+    flat_net = copy.deepcopy(per_tensor_net)
+    flat, _ = flatten_parameters(flat_net)
+    per_tensor = torch.optim.Adam(per_tensor_net.parameters(), lr=0.01)
+    flat_opt = torch.optim.Adam([flat], lr=0.01)
+    for net, opt in ((per_tensor_net, per_tensor), (flat_net, flat_opt)):
+        opt.zero_grad(set_to_none=False)  # None would unlink the flat gradient buffer
+        net(torch.ones(2, 3)).pow(2).sum().backward()
+        opt.step()
+    converted = flat_optimizer_state(per_tensor.state_dict())
+    expected = flat_opt.state_dict()
+    assert converted["param_groups"] == expected["param_groups"]
+    for key, value in expected["state"][0].items():
+        torch.testing.assert_close(converted["state"][0][key], value)
+
+
+def dqn(manual: bool, **overrides: Any) -> DQNAgent:
+    settings: dict[str, Any] = {
+        "device": "cpu",
+        "hidden": [16, 16],
+        "learning_starts": 8,
+        "batch_size": 8,
+        "train_frequency": 4,
+        "gradient_steps": 3,
+        "target_update_interval": 4,
+        "replay": {"capacity": 64},
+        "manual_backward": manual,
+    }
+    settings.update(overrides)
+    torch.manual_seed(0)
+    spec = EnvSpec("Test-v0", BOX3, gym.spaces.Discrete(4), 1)
+    return DQNAgent(from_dict(DQNConfig, settings, "agent"), spec, seed=0)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"double": True, "dueling": True, "loss": "mse"},
+        {"replay": {"capacity": 64, "prioritized": True, "n_step": 3}, "optimizer": "rmsprop"},
+        {"activation": "tanh", "tau": 0.1, "max_grad_norm": 0.5},
+    ],
+)
+def test_dqn_trains_the_same_with_and_without_the_hand_written_pass(
+    overrides: dict[str, Any],
+) -> None:
+    manual, auto = dqn(True, **overrides), dqn(False, **overrides)
+    assert manual.backprop is not None
+    assert auto.backprop is None
+    rng = np.random.default_rng(0)
+    for t in range(40):
+        obs = rng.normal(size=(1, 3)).astype(np.float32)
+        transition = Transition(
+            obs,
+            np.array([t % 4]),
+            np.array([rng.normal()], np.float32),
+            obs + 0.1,
+            np.array([t % 9 == 8]),
+            np.array([False]),
+        )
+        for agent in (manual, auto):
+            agent.observe(transition)
+            agent.update()
+    assert manual.updates == auto.updates > 0
+    torch.testing.assert_close(manual.flat, auto.flat, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(manual.target_flat, auto.target_flat, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_optimizer_step_matches_adam_step(weight_decay: float) -> None:
+    nets = [q_network(), q_network()]
+    flats = [flatten_parameters(net)[0] for net in nets]
+    optimizers = [
+        torch.optim.Adam([flat], lr=0.01, eps=1e-6, weight_decay=weight_decay, fused=True)
+        for flat in flats
+    ]
+    for i in range(5):
+        for net, flat, opt, step in zip(
+            nets, flats, optimizers, (optimizer_step, torch.optim.Adam.step), strict=True
+        ):
+            assert flat.grad is not None
+            flat.grad.zero_()
+            net(torch.full((2, 3), float(i))).pow(2).sum().backward()
+            step(opt)
+    torch.testing.assert_close(flats[0], flats[1], rtol=0, atol=0)
+    for key in ("step", "exp_avg", "exp_avg_sq"):
+        torch.testing.assert_close(
+            optimizers[0].state[flats[0]][key], optimizers[1].state[flats[1]][key], rtol=0, atol=0
+        )
