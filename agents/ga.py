@@ -18,7 +18,7 @@ from torch import nn
 from rlkit.agent import Agent, EnvSpec, register_agent
 from rlkit.errors import SpaceError
 from rlkit.genome import FlatParameters, Genome, GenomeDecoder, init_bounds
-from rlkit.networks import MLPTrunk, build_trunk
+from rlkit.networks import MLPTrunk, build_trunk, mlp_forward
 from rlkit.novelty import NoveltyConfig
 
 
@@ -191,15 +191,3 @@ class GAAgent(Agent[GAConfig]):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.set_genome(Genome.from_array(state["genome"]))
-
-
-def mlp_forward(layers: list[tuple[np.ndarray, np.ndarray, str]], obs: np.ndarray) -> np.ndarray:
-    """Outputs of an MLP given as numpy (weight, bias, activation) layers."""
-    x = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
-    for weight, bias, activation in layers:
-        x = x @ weight + bias
-        if activation == "tanh":
-            np.tanh(x, out=x)
-        elif activation == "relu":
-            np.maximum(x, 0.0, out=x)
-    return x

@@ -4,9 +4,10 @@ A small MLP's training step on a CPU is dominated by per-operation overhead, not
 products: autograd records and replays a graph, every module call goes through hooks, and an
 optimizer over many tensors loops over them. Two things remove most of it:
 
-- `flatten_parameters` moves a module's parameters into one buffer and their gradients into
-  another, so zeroing, clipping, the optimizer step and target-network updates are one operation
-  each, on one tensor, whatever the network;
+- `rlkit.networks.flatten_parameters` and `flat_gradients` move a module's parameters into one
+  buffer and their gradients into another, so zeroing, clipping, the optimizer step and
+  target-network updates are one operation each, on one tensor, whatever the network;
+  `optimizer_step` then skips `Optimizer.step()`'s per-call bookkeeping;
 - `MLPQBackprop` computes an MLP Q-network's gradients with the matrix products autograd would
   run (the same kernels, the same results up to float rounding) without recording a graph, and
   writes them straight into that gradient buffer.
@@ -16,31 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from rlkit.networks import MLPTrunk, QNetwork
-
-
-def flatten_parameters(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """Move `module`'s parameters into one contiguous buffer and return (parameters, gradients).
-
-    Every parameter becomes a view of the first buffer and gets a `.grad` that is a view of the
-    second, so in-place updates of either buffer reach the module and autograd accumulates into
-    it (zero it before `backward`). The buffer's own `.grad` is the gradient buffer, so an
-    optimizer can step it as one tensor. Call it after moving the module to its device.
-    """
-    params = list(module.parameters())
-    flat = torch.cat([p.detach().reshape(-1) for p in params])
-    grad = torch.zeros_like(flat)
-    offset = 0
-    for p in params:
-        n = p.numel()
-        p.data = flat[offset : offset + n].view_as(p)
-        p.grad = grad[offset : offset + n].view_as(p)
-        offset += n
-    flat.grad = grad
-    return flat, grad
+from rlkit.networks import MLPTrunk, QNetwork, mlp_forward
 
 
 def flat_optimizer_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +61,12 @@ class MLPQBackprop:
         assert isinstance(head.advantage, nn.Linear)
         self.advantage: nn.Linear = head.advantage
         self.value: nn.Linear | None = head.value if isinstance(head.value, nn.Linear) else None
+        # numpy views of the same memory, for numpy_q_values (CPU parameters only)
+        activation = "tanh" if self.tanh else "relu"
+        self.numpy_layers = [(_array(m.weight).T, _array(m.bias), activation) for m in self.layers]
+        self.numpy_heads = [
+            (_array(m.weight).T, _array(m.bias), "") for m in (self.advantage, self.value) if m
+        ]
 
     @staticmethod
     def supports(net: nn.Module) -> bool:
@@ -107,6 +94,16 @@ class MLPQBackprop:
         value = torch.addmm(self.value.bias, x, self.value.weight.t())
         return value + advantage - advantage.mean(dim=1, keepdim=True), activations
 
+    def numpy_q_values(self, obs: np.ndarray) -> np.ndarray:
+        """The Q-values `forward` gives, computed in numpy on the same (CPU) parameter memory."""
+        features = mlp_forward(self.numpy_layers, obs)
+        advantage = mlp_forward(self.numpy_heads[:1], features)
+        if self.value is None:
+            return advantage
+        value = mlp_forward(self.numpy_heads[1:], features)
+        q: np.ndarray = value + advantage - advantage.mean(axis=1, keepdims=True)
+        return q
+
     def backward(self, grad_q: torch.Tensor, activations: list[torch.Tensor]) -> None:
         """Write dLoss/dparameter into each parameter's `.grad`, given dLoss/dQ (batch, actions)."""
         features = activations[-1]
@@ -128,6 +125,11 @@ class MLPQBackprop:
             _linear_grads(self.layers[i], grad_z, activations[i])
             if i > 0:
                 grad_x = grad_z.mm(self.layers[i].weight)
+
+
+def _array(param: torch.Tensor) -> np.ndarray:
+    """A numpy view of a CPU parameter (empty for parameters elsewhere: never used there)."""
+    return param.detach().numpy() if param.device.type == "cpu" else np.empty((0, 0), np.float32)
 
 
 def _linear_grads(layer: nn.Linear, grad_out: torch.Tensor, inputs: torch.Tensor) -> None:

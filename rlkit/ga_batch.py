@@ -18,8 +18,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import VectorEnv
 
-from rlkit.agents.ga import GAAgent, mlp_forward
+from rlkit.agents.ga import GAAgent
 from rlkit.genome import Genome
+from rlkit.networks import mlp_forward
 from rlkit.rollout import RolloutState, rollout
 
 Layers = list[tuple[np.ndarray, np.ndarray, str]]

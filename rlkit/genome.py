@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlkit.networks import flatten_parameters
+
 _HEADER = struct.Struct("<II")  # initial seed, number of mutations
 _MUTATION = struct.Struct("<If")  # mutation seed, sigma
 SEED_LIMIT = 2**32
@@ -121,14 +123,8 @@ class FlatParameters:
     """Points every parameter of `module` into one flat float32 buffer, so loading is one copy."""
 
     def __init__(self, module: nn.Module) -> None:
-        params = list(module.parameters())
-        self.size = sum(p.numel() for p in params)
-        self.flat = torch.zeros(self.size, dtype=torch.float32)
-        offset = 0
-        for param in params:
-            param.requires_grad_(False)
-            param.data = self.flat[offset : offset + param.numel()].view_as(param)
-            offset += param.numel()
+        self.flat = flatten_parameters(module.requires_grad_(False))
+        self.size = self.flat.numel()
         self.array = self.flat.numpy()  # shares memory with the parameters
 
     def load(self, vector: np.ndarray) -> None:

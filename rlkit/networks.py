@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -17,6 +18,52 @@ from rlkit.errors import SpaceError
 
 Activation = Literal["relu", "tanh"]
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+def mlp_forward(layers: list[tuple[np.ndarray, np.ndarray, str]], obs: np.ndarray) -> np.ndarray:
+    """Outputs of an MLP given as numpy (weight (in, out), bias, activation) layers.
+
+    For small batches on a CPU: numpy's few microseconds per call against torch's ~10 make a
+    single observation's forward pass several times faster."""
+    x = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
+    for weight, bias, activation in layers:
+        x = x @ weight + bias
+        if activation == "tanh":
+            np.tanh(x, out=x)
+        elif activation == "relu":
+            np.maximum(x, 0.0, out=x)
+    return x
+
+
+def flatten_parameters(module: nn.Module) -> torch.Tensor:
+    """Move `module`'s parameters into one contiguous buffer, keeping their values; return it.
+
+    Every parameter becomes a view of the buffer, so an in-place update of the buffer (a copy,
+    an optimizer step, a target-network lerp) reaches the module in one operation. Call it
+    after moving the module to its device.
+    """
+    params = list(module.parameters())
+    flat = torch.cat([p.detach().reshape(-1) for p in params])
+    offset = 0
+    for p in params:
+        p.data = flat[offset : offset + p.numel()].view_as(p)
+        offset += p.numel()
+    return flat
+
+
+def flat_gradients(module: nn.Module, flat: torch.Tensor) -> torch.Tensor:
+    """Give `module`'s parameters (flattened into `flat`) gradients that are views of one buffer.
+
+    Autograd accumulates into them in place (zero the buffer before `backward`; never set the
+    gradients to None). The buffer is also `flat.grad`, so an optimizer can step `flat` alone.
+    """
+    grad = torch.zeros_like(flat)
+    offset = 0
+    for p in module.parameters():
+        p.grad = grad[offset : offset + p.numel()].view_as(p)
+        offset += p.numel()
+    flat.grad = grad
+    return grad
 
 
 def resolve_device(device: str) -> torch.device:

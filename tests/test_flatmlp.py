@@ -11,13 +11,8 @@ import torch
 from rlkit.agent import EnvSpec, Transition
 from rlkit.agents.dqn import DQNAgent, DQNConfig
 from rlkit.config import from_dict
-from rlkit.flatmlp import (
-    MLPQBackprop,
-    flat_optimizer_state,
-    flatten_parameters,
-    optimizer_step,
-)
-from rlkit.networks import MLPTrunk, QHead, QNetwork
+from rlkit.flatmlp import MLPQBackprop, flat_optimizer_state, optimizer_step
+from rlkit.networks import MLPTrunk, QHead, QNetwork, flat_gradients, flatten_parameters
 
 BOX3 = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
 
@@ -31,7 +26,8 @@ def q_network(activation: str = "relu", dueling: bool = False, head_hidden: int 
 def test_flatten_parameters_makes_views_and_in_place_gradients() -> None:
     net = q_network()
     before = [p.detach().clone() for p in net.parameters()]
-    flat, grad = flatten_parameters(net)
+    flat = flatten_parameters(net)
+    grad = flat_gradients(net, flat)
     assert flat.numel() == sum(p.numel() for p in before)
     assert flat.grad is grad
     for p, old in zip(net.parameters(), before, strict=True):
@@ -50,8 +46,8 @@ def test_flatten_parameters_makes_views_and_in_place_gradients() -> None:
 def test_hand_written_gradients_equal_autograd(activation: str, dueling: bool) -> None:
     manual_net = q_network(activation, dueling)
     auto_net = copy.deepcopy(manual_net)
-    _, manual_grad = flatten_parameters(manual_net)
-    _, auto_grad = flatten_parameters(auto_net)
+    manual_grad = flat_gradients(manual_net, flatten_parameters(manual_net))
+    auto_grad = flat_gradients(auto_net, flatten_parameters(auto_net))
     obs = torch.randn(32, 3)
     grad_q = torch.randn(32, 4)
     (auto_net(obs) * grad_q).sum().backward()
@@ -59,6 +55,8 @@ def test_hand_written_gradients_equal_autograd(activation: str, dueling: bool) -
     with torch.no_grad():
         q, activations = backprop.forward(obs)
         torch.testing.assert_close(q, auto_net(obs))
+        numpy_q = backprop.numpy_q_values(obs.numpy())
+        torch.testing.assert_close(torch.from_numpy(numpy_q), q, rtol=1e-5, atol=1e-6)
         manual_grad.fill_(123.0)  # backward overwrites, it does not accumulate
         backprop.backward(grad_q, activations)
     torch.testing.assert_close(manual_grad, auto_grad, rtol=1e-5, atol=1e-6)
@@ -74,7 +72,8 @@ def test_hidden_head_streams_are_left_to_autograd() -> None:
 def test_per_tensor_optimizer_state_converts_to_the_flat_state() -> None:
     per_tensor_net = q_network()
     flat_net = copy.deepcopy(per_tensor_net)
-    flat, _ = flatten_parameters(flat_net)
+    flat = flatten_parameters(flat_net)
+    flat_gradients(flat_net, flat)
     per_tensor = torch.optim.Adam(per_tensor_net.parameters(), lr=0.01)
     flat_opt = torch.optim.Adam([flat], lr=0.01)
     for net, opt in ((per_tensor_net, per_tensor), (flat_net, flat_opt)):
@@ -143,7 +142,9 @@ def test_dqn_trains_the_same_with_and_without_the_hand_written_pass(
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
 def test_optimizer_step_matches_adam_step(weight_decay: float) -> None:
     nets = [q_network(), q_network()]
-    flats = [flatten_parameters(net)[0] for net in nets]
+    flats = [flatten_parameters(net) for net in nets]
+    for net, flat in zip(nets, flats, strict=True):
+        flat_gradients(net, flat)
     optimizers = [
         torch.optim.Adam([flat], lr=0.01, eps=1e-6, weight_decay=weight_decay, fused=True)
         for flat in flats
