@@ -2,8 +2,9 @@
 
 Two interchangeable builds, both (num_envs, frame_stack, 84, 84) uint8 observations that follow
 rlkit.preprocessing's padding rule:
-- native (fast): ale-py's C++ `AtariVectorEnv` (threads, no Python per frame), asked for single
-  frames, adapted to SAME_STEP infos, then stacked by rlkit's `FrameStackVectorEnv`;
+- native (fast): ale-py's C++ `AtariVectorEnv` (threads, no Python per frame) stacks the frames
+  and clips training rewards; `NativeStackedFrames`, a few numpy calls a vector step, re-pads
+  episode starts by rlkit's rule, ends training episodes on a lost life and adds SAME_STEP infos;
 - wrappers: one `AtariEnv` per sub-env with `SkipPoolResize` (Gymnasium's AtariPreprocessing
   without OpenCV) in a SyncVectorEnv, the same stacker on top; slower, but it can render RGB
   frames (render_mode="rgb_array") for videos.
@@ -163,6 +164,93 @@ class NativeSingleFrames(VectorWrapper):
         return obs[:, 0].copy(), reward.astype(np.float64), terminated, truncated, info
 
 
+class NativeStackedFrames(VectorWrapper):
+    """ale-py's AtariVectorEnv (stack_num=k, SameStep) as rlkit's stacked SAME_STEP vector env.
+
+    The native stack pads an episode start with zeros and runs on across a lost life; this
+    re-pads the stacks of episodes younger than k - 1 steps (obs and final_obs) by rlkit's
+    padding rule, so the observations equal FrameStackVectorEnv over single frames. With
+    `episodic_life` a lost life in a game that goes on ends the episode (terminated), as
+    LifeLossEpisodes does: final_obs is the stack so far and the next episode starts from the
+    same frame. It adds the "_final_obs" mask, returns float rewards and accepts any integer
+    actions. Every observation is a fresh array of the native env's, padded in place, so it is
+    safe to keep; a vector step where no episode is young or ended costs a few numpy calls.
+    """
+
+    def __init__(self, env: AtariVectorEnv, episodic_life: bool = False) -> None:
+        super().__init__(env)
+        if env.autoreset_mode != AutoresetMode.SAME_STEP:
+            raise ValueError("NativeStackedFrames needs autoreset_mode=SameStep")
+        space = env.single_observation_space
+        assert isinstance(space, Box)
+        self.single_observation_space = Box(0, 255, space.shape, np.uint8)
+        self.observation_space = batch_space(self.single_observation_space, env.num_envs)
+        self.stack = int(space.shape[0])
+        self.episodic_life = episodic_life
+        self.lives = np.zeros(env.num_envs, dtype=np.int32)
+        self.steps = 0
+        """Vector steps since the last reset."""
+        self.starts = np.zeros(env.num_envs, dtype=np.int64)
+        """The value of `steps` when each env's episode started: its newest frame is f(t),
+        t = steps - starts."""
+        self.pad_until = 0
+        """No episode is younger than stack - 1 steps once steps >= pad_until."""
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset every sub-env (sub-env i is seeded with seed + i); each stack is its frame
+        repeated."""
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.lives = np.array(info["lives"], copy=True)
+        self.steps = 0
+        self.starts.fill(0)
+        self.pad_until = self.stack - 1
+        obs[:, :-1] = obs[:, -1:]
+        return obs, dict(info)
+
+    def step(
+        self, actions: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every sub-env; ended ones are already reset (SAME_STEP)."""
+        obs, reward, terminated, truncated, info = self.env.step(np.asarray(actions, np.int64))
+        self.steps += 1
+        ended = np.logical_or(terminated, truncated)
+        lost = None
+        if self.episodic_life:
+            lives = info["lives"]  # a fresh array every step, like every native output
+            fewer = lives < self.lives
+            self.lives = lives
+            if fewer.any():
+                lost = fewer & (lives > 0) & ~ended
+                ended = ended | lost
+                terminated = np.logical_or(terminated, lost)
+        if ended.any():
+            info = dict(info)
+            final = info["final_obs"] if "final_obs" in info else obs.copy()
+            if lost is not None:
+                final[lost] = obs[lost]
+            self._pad(final, ended)
+            info["final_obs"], info["_final_obs"] = final, ended
+            self.starts[ended] = self.steps
+            self.pad_until = self.steps + self.stack - 1
+        else:
+            info.pop("final_obs", None)
+        if self.steps < self.pad_until:
+            self._pad(obs, None)
+        return obs, reward.astype(np.float64), terminated, truncated, info
+
+    def _pad(self, stacks: np.ndarray, rows: np.ndarray | None) -> None:
+        """Pad in place the stacks (of the selected rows) whose episode is younger than the
+        stack: frames before the episode's first frame become that frame."""
+        young = self.steps - self.starts < self.stack - 1
+        if rows is not None:
+            young &= rows
+        for i in np.flatnonzero(young):
+            first = self.stack - 1 - (self.steps - int(self.starts[i]))
+            stacks[i, :first] = stacks[i, first]
+
+
 class LifeLossEpisodes(VectorWrapper):
     """End an episode (terminated) when a life is lost but the game goes on (EpisodicLifeEnv).
 
@@ -311,11 +399,15 @@ def _make_preprocessed(
     return SkipPoolResize(_GameStart(env, options), options.frame_skip, options.screen_size)
 
 
-def make_native_frames(
-    rom: str, num_envs: int, options: AtariOptions, num_threads: int = 0
-) -> AnyVectorEnv:
-    """Single-frame SAME_STEP vector env on ale-py's C++ AtariVectorEnv."""
-    native = AtariVectorEnv(
+def _native(
+    rom: str,
+    num_envs: int,
+    options: AtariOptions,
+    num_threads: int,
+    stack_num: int,
+    reward_clipping: bool,
+) -> AtariVectorEnv:
+    return AtariVectorEnv(
         rom,
         num_envs,
         num_threads=num_threads,
@@ -325,15 +417,31 @@ def make_native_frames(
         img_height=options.screen_size,
         img_width=options.screen_size,
         grayscale=True,
-        stack_num=1,  # rlkit stacks: the native stack pads episode starts with zeros
+        stack_num=stack_num,
         frameskip=options.frame_skip,
         maxpool=True,
         noop_max=options.noop_max,
-        episodic_life=False,  # it would reset the whole game; see LifeLossEpisodes
-        reward_clipping=False,  # clipped in Python for both builds (training only)
+        episodic_life=False,  # it would reset the whole game; rlkit ends the episode only
+        reward_clipping=reward_clipping,
         use_fire_reset=options.fire_reset,
     )
-    return NativeSingleFrames(native)
+
+
+def make_native_frames(
+    rom: str, num_envs: int, options: AtariOptions, num_threads: int = 0
+) -> AnyVectorEnv:
+    """Single-frame SAME_STEP vector env on ale-py's C++ AtariVectorEnv (true scores)."""
+    return NativeSingleFrames(_native(rom, num_envs, options, num_threads, 1, False))
+
+
+def make_native_stacks(
+    rom: str, num_envs: int, options: AtariOptions, training: bool, num_threads: int = 0
+) -> AnyVectorEnv:
+    """The whole native build: stacked frames padded by rlkit's rule; for training, life-loss
+    episodes and rewards clipped (natively, to sign(score) as scores are integers) as chosen."""
+    clip = training and options.clip_rewards
+    native = _native(rom, num_envs, options, num_threads, options.frame_stack, clip)
+    return NativeStackedFrames(native, episodic_life=training and options.episodic_life)
 
 
 def make_wrapper_frames(
@@ -372,11 +480,9 @@ def make_atari_vector_env(
     rom = rom_id(game_or_id)
     if native and render_mode is not None:
         raise ConfigError("render_mode needs the wrapper build (native=False)")
-    envs = (
-        make_native_frames(rom, num_envs, options, num_threads)
-        if native
-        else make_wrapper_frames(rom, num_envs, options, render_mode)
-    )
+    if native:
+        return make_native_stacks(rom, num_envs, options, training, num_threads)
+    envs = make_wrapper_frames(rom, num_envs, options, render_mode)
     if training and options.episodic_life:
         envs = LifeLossEpisodes(envs)
     envs = FrameStackVectorEnv(envs, options.frame_stack)
@@ -389,9 +495,11 @@ __all__ = [
     "AtariOptions",
     "LifeLossEpisodes",
     "NativeSingleFrames",
+    "NativeStackedFrames",
     "is_atari_id",
     "make_atari_vector_env",
     "make_native_frames",
+    "make_native_stacks",
     "make_wrapper_frames",
     "rom_id",
 ]
