@@ -16,6 +16,7 @@ times slower. `--flush-denormal` picks who flushes: `rlkit` (default: each libra
     python experiments/benchmarks/bench_dqn_cartpole.py --quick
     python experiments/benchmarks/bench_dqn_cartpole.py --seeds 0 1 2
     python experiments/benchmarks/bench_dqn_cartpole.py --flush-denormal both
+    python experiments/benchmarks/bench_dqn_cartpole.py --burst   # one burst of gradient steps
     python experiments/benchmarks/bench_dqn_cartpole.py --profile 10000   # cProfile of rlkit
 """
 
@@ -30,12 +31,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+import numpy as np
 import torch
 from sb3_common import print_speed_ratio, time_sb3
 from stable_baselines3 import DQN
+from stable_baselines3.common.logger import configure
 
 import rlkit
 from rlkit import checkpoint
+from rlkit.agent import EnvSpec, Transition
+from rlkit.agents.dqn import DQNAgent
 
 EXPERIMENT = Path(__file__).resolve().parents[1] / "cartpole_dqn.toml"
 
@@ -133,6 +139,58 @@ def profile_rlkit(steps: int, top: int) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
 
 
+def time_bursts(fill: int, bursts: int) -> None:
+    """Time one training burst (gradient_steps batches) of each library on the same replay
+    contents: `fill` CartPole transitions of random play, the best of `bursts` bursts."""
+    experiment = rlkit_experiment(0, 50_000, 1)
+    a = experiment.agent
+    torch.set_flush_denormal(FLUSH[FLUSH_MODE][0])
+    env = gym.make("CartPole-v1")
+    space, actions = env.observation_space, env.action_space
+    assert isinstance(space, gym.spaces.Box)
+    assert isinstance(actions, gym.spaces.Discrete)
+    agent = DQNAgent(a, EnvSpec("CartPole-v1", space, actions, 1), seed=0)
+    model = sb3_model(0, 50_000)
+    model.set_logger(configure(None, []))
+    obs, _ = env.reset(seed=0)
+    for _ in range(fill):
+        action = int(actions.sample())
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        agent.observe(
+            Transition(
+                obs[None],
+                np.array([action]),
+                np.array([reward], np.float32),
+                next_obs[None],
+                np.array([terminated]),
+                np.array([truncated]),
+            )
+        )
+        model.replay_buffer.add(
+            obs, next_obs, np.array([action]), np.array([reward]), np.array([terminated]), [info]
+        )
+        obs = next_obs if not (terminated or truncated) else env.reset()[0]
+    model._current_progress_remaining = 1.0
+    best: dict[str, float] = {}
+    for name, burst in (
+        ("rlkit", lambda: agent._learn(a.gradient_steps)),
+        ("sb3", lambda: model.train(a.gradient_steps, a.batch_size)),
+    ):
+        if name == "sb3":
+            torch.set_flush_denormal(FLUSH[FLUSH_MODE][1])
+        times = []
+        for _ in range(bursts):
+            start = time.perf_counter()
+            burst()
+            times.append(time.perf_counter() - start)
+        best[name] = min(times)
+        print(
+            f"{name:<6} burst of {a.gradient_steps} gradient steps: {best[name] * 1e3:.1f} ms "
+            f"({best[name] / a.gradient_steps * 1e6:.0f} us a step, best of {bursts})"
+        )
+    print(f"burst ratio SB3 / rlkit: {best['sb3'] / best['rlkit']:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3,000 steps, 2 eval episodes")
@@ -142,12 +200,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads, both libraries")
     parser.add_argument("--profile", type=int, metavar="STEPS", help="cProfile rlkit only")
     parser.add_argument("--flush-denormal", choices=sorted(FLUSH), default="rlkit")
+    parser.add_argument("--burst", action="store_true", help="time one training burst each")
     args = parser.parse_args()
     global FLUSH_MODE
     FLUSH_MODE = args.flush_denormal
     torch.set_num_threads(args.threads)
     if args.profile:
         profile_rlkit(args.profile, 15)
+        return
+    if args.burst:
+        time_bursts(fill=5_000, bursts=5)
         return
     steps, episodes = (3_000, 2) if args.quick else (args.steps, args.eval_episodes)
     print(
