@@ -212,13 +212,11 @@ class DQNAgent(Agent[DQNConfig]):
             obs, next_obs = self._tensor(batch.obs), self._tensor(batch.next_obs)
             action = torch.as_tensor(batch.action, device=self.device, dtype=torch.int64)
             reward, discount = self._tensor(batch.reward), self._tensor(batch.discount)
-            with torch.no_grad():
-                target = None if c.double else self._td_target(next_obs, reward, discount)
+            target = None if c.double else self._td_target(next_obs, reward, discount)
             for j in range(k):
                 rows = slice(j * c.batch_size, (j + 1) * c.batch_size)
                 if target is None:
-                    with torch.no_grad():
-                        y = self._td_target(next_obs[rows], reward[rows], discount[rows])
+                    y = self._td_target(next_obs[rows], reward[rows], discount[rows])
                 else:
                     y = target[rows]
                 report = done + j == steps - 1  # .item() would sync a GPU every step
@@ -277,17 +275,10 @@ class DQNAgent(Agent[DQNConfig]):
         self, q: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None
     ) -> torch.Tensor:
         """Huber or squared TD error, averaged over the batch (importance-weighted under PER)."""
-        squared = self.config.loss == "mse"
+        loss = nn.functional.mse_loss if self.config.loss == "mse" else nn.functional.huber_loss
         if weight is None:
-            if squared:
-                return nn.functional.mse_loss(q, target)
-            return nn.functional.huber_loss(q, target)
-        per_sample = (
-            (target - q).pow(2)
-            if squared
-            else nn.functional.huber_loss(q, target, reduction="none")
-        )
-        return (weight * per_sample).mean()
+            return loss(q, target)
+        return (weight * loss(q, target, reduction="none")).mean()
 
     def _loss_grad(
         self, q: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None
@@ -307,6 +298,7 @@ class DQNAgent(Agent[DQNConfig]):
         q: torch.Tensor = (self.target if target else self.online)(obs)
         return q
 
+    @torch.no_grad()
     def _td_target(
         self,
         next_obs: torch.Tensor,

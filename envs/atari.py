@@ -125,45 +125,6 @@ def rom_id(game_or_id: str) -> str:
     return rom
 
 
-class NativeSingleFrames(VectorWrapper):
-    """ale-py's AtariVectorEnv (stack_num=1, SameStep) as a single-frame SAME_STEP vector env.
-
-    The native env gives obs (n, 1, H, W), int32 rewards and, when any env ended, a dense
-    info["final_obs"] whose other rows are stale; this adds the "_final_obs" mask, drops the
-    stack axis, returns float rewards and accepts any integer actions.
-    """
-
-    def __init__(self, env: AtariVectorEnv) -> None:
-        super().__init__(env)
-        if env.autoreset_mode != AutoresetMode.SAME_STEP:
-            raise ValueError("NativeSingleFrames needs autoreset_mode=SameStep")
-        space = env.single_observation_space
-        assert isinstance(space, Box)
-        self.single_observation_space = Box(0, 255, space.shape[1:], np.uint8)
-        self.observation_space = batch_space(self.single_observation_space, env.num_envs)
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Reset every sub-env; sub-env i is seeded with seed + i."""
-        obs, info = self.env.reset(seed=seed, options=options)
-        return obs[:, 0].copy(), dict(info)
-
-    def step(
-        self, actions: Any
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step every sub-env; ended ones are already reset (SAME_STEP)."""
-        obs, reward, terminated, truncated, info = self.env.step(np.asarray(actions, np.int64))
-        info = dict(info)
-        done = np.logical_or(terminated, truncated)
-        if done.any():
-            info["final_obs"] = info["final_obs"][:, 0].copy()
-            info["_final_obs"] = done
-        else:
-            info.pop("final_obs", None)
-        return obs[:, 0].copy(), reward.astype(np.float64), terminated, truncated, info
-
-
 class NativeStackedFrames(VectorWrapper):
     """ale-py's AtariVectorEnv (stack_num=k, SameStep) as rlkit's stacked SAME_STEP vector env.
 
@@ -399,15 +360,12 @@ def _make_preprocessed(
     return SkipPoolResize(_GameStart(env, options), options.frame_skip, options.screen_size)
 
 
-def _native(
-    rom: str,
-    num_envs: int,
-    options: AtariOptions,
-    num_threads: int,
-    stack_num: int,
-    reward_clipping: bool,
-) -> AtariVectorEnv:
-    return AtariVectorEnv(
+def make_native_stacks(
+    rom: str, num_envs: int, options: AtariOptions, training: bool, num_threads: int = 0
+) -> AnyVectorEnv:
+    """The whole native build: stacked frames padded by rlkit's rule; for training, life-loss
+    episodes and rewards clipped (natively, to sign(score) as scores are integers) as chosen."""
+    native = AtariVectorEnv(
         rom,
         num_envs,
         num_threads=num_threads,
@@ -417,30 +375,14 @@ def _native(
         img_height=options.screen_size,
         img_width=options.screen_size,
         grayscale=True,
-        stack_num=stack_num,
+        stack_num=options.frame_stack,
         frameskip=options.frame_skip,
         maxpool=True,
         noop_max=options.noop_max,
         episodic_life=False,  # it would reset the whole game; rlkit ends the episode only
-        reward_clipping=reward_clipping,
+        reward_clipping=training and options.clip_rewards,
         use_fire_reset=options.fire_reset,
     )
-
-
-def make_native_frames(
-    rom: str, num_envs: int, options: AtariOptions, num_threads: int = 0
-) -> AnyVectorEnv:
-    """Single-frame SAME_STEP vector env on ale-py's C++ AtariVectorEnv (true scores)."""
-    return NativeSingleFrames(_native(rom, num_envs, options, num_threads, 1, False))
-
-
-def make_native_stacks(
-    rom: str, num_envs: int, options: AtariOptions, training: bool, num_threads: int = 0
-) -> AnyVectorEnv:
-    """The whole native build: stacked frames padded by rlkit's rule; for training, life-loss
-    episodes and rewards clipped (natively, to sign(score) as scores are integers) as chosen."""
-    clip = training and options.clip_rewards
-    native = _native(rom, num_envs, options, num_threads, options.frame_stack, clip)
     return NativeStackedFrames(native, episodic_life=training and options.episodic_life)
 
 
@@ -494,11 +436,9 @@ def make_atari_vector_env(
 __all__ = [
     "AtariOptions",
     "LifeLossEpisodes",
-    "NativeSingleFrames",
     "NativeStackedFrames",
     "is_atari_id",
     "make_atari_vector_env",
-    "make_native_frames",
     "make_native_stacks",
     "make_wrapper_frames",
     "rom_id",

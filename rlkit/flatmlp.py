@@ -148,8 +148,12 @@ def optimizer_step(optimizer: torch.optim.Optimizer) -> None:
     group = optimizer.param_groups[0]
     params = group["params"]
     state = optimizer.state.get(params[0]) if len(params) == 1 else None
-    plain_adam = type(optimizer) is torch.optim.Adam and group["fused"]
-    if not (state and plain_adam) or group["amsgrad"] or group["maximize"]:
+    plain_adam = (
+        type(optimizer) is torch.optim.Adam
+        and group["fused"]
+        and not (group["amsgrad"] or group["maximize"] or group.get("decoupled_weight_decay"))
+    )
+    if not (state and plain_adam):
         optimizer.step()
         return
     (param,) = params
