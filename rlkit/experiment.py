@@ -158,6 +158,21 @@ def load_experiment(
     return Experiment.from_dict(data)
 
 
+def parse_seeds(text: str) -> list[int]:
+    """A list of seeds from '0-4' (a range, both ends included), '0,3,7', or a mix of both."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        try:
+            first, last = int(low), int(high if dash else low)
+        except ValueError:
+            raise ConfigError(f"seeds {text!r}: expected e.g. '0-4' or '0,3,7'") from None
+        if not 0 <= first <= last < MAX_SEED:
+            raise ConfigError(f"seeds {text!r}: each range must go up, within [0, {MAX_SEED})")
+        seeds.extend(range(first, last + 1))
+    return seeds
+
+
 def _positive(**values: int) -> None:
     for name, value in values.items():
         if value < 1:

@@ -7,7 +7,7 @@ from helpers import small_experiment
 
 from rlkit.config import apply_override, dumps_toml, parse_override
 from rlkit.errors import ConfigError
-from rlkit.experiment import Experiment, bundled_experiments, load_experiment
+from rlkit.experiment import Experiment, bundled_experiments, load_experiment, parse_seeds
 
 
 def test_experiment_resolves_every_table() -> None:
@@ -109,3 +109,12 @@ def test_unknown_experiment_name_suggests() -> None:
         ConfigError, match=r"unknown experiment 'taxi_qlearnin'.*did you mean 'taxi_qlearning'"
     ):
         load_experiment("taxi_qlearnin")
+
+
+def test_parse_seeds_ranges_and_lists() -> None:
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert parse_seeds("7") == [7]
+    assert parse_seeds("0,3, 5-6") == [0, 3, 5, 6]
+    for bad in ("4-2", "a", "1-", "-1"):
+        with pytest.raises(ConfigError, match="seeds"):
+            parse_seeds(bad)

@@ -7,6 +7,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+from across_seeds import Outcome, at_least_k_of
 from gymnasium.utils.env_checker import check_env
 
 from rlkit import envstate
@@ -64,16 +65,17 @@ def test_same_seed_same_targets_and_state_round_trip() -> None:
     assert describe_env(ENV_ID) == "rlkit"
 
 
-def learning_run(agent: dict[str, Any], steps: int) -> dict[str, Any]:
+def learning_run(agent: dict[str, Any], steps: int, seed: int) -> dict[str, Any]:
     return {
         "env": {"id": ENV_ID, "num_envs": 8},
         "agent": {"hidden": [32], "device": "cpu", "gamma": 0.9, "optimizer": "adam",
                   "learning_rate": 3e-3, "log_std_init": -1.0, **agent},
-        "run": {"total_steps": steps, "seed": 0, "eval_every": 0, "final_eval_episodes": 20,
+        "run": {"total_steps": steps, "seed": seed, "eval_every": 0, "final_eval_episodes": 20,
                 "progress": False},
     }  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("agent", "steps"),
     [
@@ -84,7 +86,10 @@ def learning_run(agent: dict[str, Any], steps: int) -> dict[str, Any]:
 def test_gaussian_policies_learn_to_output_the_target(
     tmp_path: Path, agent: dict[str, Any], steps: int
 ) -> None:
-    summary = train(load_experiment(learning_run(agent, steps)), tmp_path / "run")
-    final = summary["final_eval"]["mean_return"]
-    print(agent["name"], "greedy return", final, "random policy", RANDOM_POLICY_RETURN)
-    assert final > -0.25  # the optimum is 0, a random policy scores -6.7, always 0 scores -3.3
+    def claim(seed: int) -> Outcome:
+        experiment = load_experiment(learning_run(agent, steps, seed))
+        final = train(experiment, tmp_path / f"seed-{seed}")["final_eval"]["mean_return"]
+        # The optimum is 0, a random policy scores -6.7, always 0 scores -3.3.
+        return final > -0.25, f"greedy return {final:.3f} (random {RANDOM_POLICY_RETURN:.2f})"
+
+    at_least_k_of(claim, (0, 1, 2), 2, f"target_reach_{agent['name']}")

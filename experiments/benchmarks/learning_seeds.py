@@ -36,21 +36,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from rlkit.experiment import parse_seeds
+
 KINDS: dict[str, dict[str, str]] = {
     "native": {},
     "default": {"ATEN_CPU_CAPABILITY": "default"},
     "mkl": {"MKL_CBWR": "COMPATIBLE"},
     "both": {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"},
 }
-
-
-def parse_seeds(text: str) -> list[int]:
-    """'0-4' -> [0, 1, 2, 3, 4]; '0,3,7' -> [0, 3, 7]."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        low, _, high = part.partition("-")
-        seeds.extend(range(int(low), int(high or low) + 1))
-    return seeds
 
 
 def one_run(experiment: str, seed: int, target: float, overrides: Sequence[str]) -> dict[str, Any]:
