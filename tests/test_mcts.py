@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-import time
+import random
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -11,9 +12,10 @@ import pytest
 
 import rlkit.envs  # noqa: F401 - registers the games
 from rlkit.agent import EnvSpec
+from rlkit.agents import mcts
 from rlkit.agents.mcts import Node, UCTAgent, UCTConfig, UCTPlayer, UCTSearch, _backup, ucb1
 from rlkit.arena import MinimaxPlayer, play_match, player_from_spec
-from rlkit.envs.boardgames import ConnectFourEnv, TicTacToeEnv
+from rlkit.envs.boardgames import BoardGame, ConnectFourEnv, TicTacToeEnv
 from rlkit.errors import ConfigError, SpaceError
 from rlkit.experiment import load_experiment
 from rlkit.search import find_model
@@ -33,6 +35,47 @@ def test_ucb1_on_a_hand_built_node() -> None:
         assert ucb1(10, child.visits, child.value, c) == pytest.approx(expected[action])
     assert parent.ucb_child(c)[0] == int(np.argmax(expected)) == 2
     assert parent.ucb_child(0.0)[0] == 1  # pure exploitation: best mean
+
+
+def expanded_root(game: BoardGame) -> Node:
+    """A root for the game's position with one child per legal move, each with untried moves."""
+    state = game.clone_state()
+    root = Node(state, 0.0, False, game.to_play(), [])
+    for move in game.legal_moves():
+        reward, over = game.play(move)
+        root.children[move] = Node(
+            game.clone_state(), reward, over, game.to_play(), list(game.legal_moves())
+        )
+        game.restore_state(state)
+    return root
+
+
+def test_search_descends_into_the_child_of_highest_ucb1() -> None:
+    """Over random visit counts, values and c, a simulation descends into the root's child of
+    highest mean + c * sqrt(ln N / n), as ucb1() scores it."""
+    rng = np.random.default_rng(0)
+    game = TicTacToeEnv()
+    game.reset(seed=0)
+    checked = 0
+    for trial in range(300):
+        root = expanded_root(game)
+        c = float(rng.uniform(0.1, 3.0))
+        for child in root.children.values():
+            child.visits = int(rng.integers(1, 60))
+            child.value = float(rng.uniform(-1.0, 1.0)) * child.visits
+        root.visits = sum(child.visits for child in root.children.values())
+        scores = {a: ucb1(root.visits, ch.visits, ch.value, c) for a, ch in root.children.items()}
+        first, second = sorted(scores.values())[-2:][::-1]
+        if first - second < 1e-9:
+            continue  # a tie: either child is right
+        before = {a: child.visits for a, child in root.children.items()}
+        search = UCTSearch(UCTConfig(c=c, simulations=1), trial)
+        search.root = root  # the kept tree of this very position
+        search.choose(game)
+        grown = [a for a, child in root.children.items() if child.visits > before[a]]
+        assert grown == [max(scores, key=scores.__getitem__)], (trial, c, before)
+        checked += 1
+    assert checked > 250
 
 
 def test_negamax_backup_flips_the_sign_per_player() -> None:
@@ -66,6 +109,68 @@ def test_uct_takes_a_win_and_blocks_a_loss() -> None:
     assert UCTSearch(UCTConfig(simulations=300), 1).choose(game) == 2
 
 
+def winning_moves(game: BoardGame) -> list[int]:
+    """The moves that win at once for the player to move."""
+    state, wins = game.clone_state(), []
+    for move in game.legal_moves():
+        if game.play(move)[0] == 1.0:
+            wins.append(move)
+        game.restore_state(state)
+    return wins
+
+
+def safe_moves(game: BoardGame) -> list[int]:
+    """The moves after which the opponent has no immediate win."""
+    state, safe = game.clone_state(), []
+    for move in game.legal_moves():
+        over = game.play(move)[1]
+        if over or not winning_moves(game):
+            safe.append(move)
+        game.restore_state(state)
+    return safe
+
+
+def tactical_positions(game: BoardGame, kind: str, count: int) -> list[tuple[int, ...]]:
+    """Snapshots from seeded random games: the first position where the player to move can
+    win at once ("win"), or has no win and exactly one move that does not lose at once
+    ("block")."""
+    rng, found = random.Random(0), list[tuple[int, ...]]()
+    while len(found) < count:
+        game.reset()
+        while not game.terminal():
+            wins = winning_moves(game)
+            if (kind == "win" and wins) or (
+                kind == "block" and not wins and len(safe_moves(game)) == 1
+            ):
+                found.append(game.clone_state())
+                break
+            game.play(rng.choice(game.legal_moves()))
+    return found
+
+
+@pytest.mark.parametrize("kind", ["win", "block"])
+@pytest.mark.parametrize(
+    ("game_class", "simulations"),
+    [(TicTacToeEnv, 100), (ConnectFourEnv, 200)],
+    ids=["tictactoe", "connect_four"],
+)
+def test_uct_plays_mate_in_one_and_blocks_it(
+    kind: str, game_class: type[BoardGame], simulations: int
+) -> None:
+    """From positions where the player to move can win at once, UCT plays a winning move; where
+    the opponent threatens to win, it plays the only move that stops it (several search seeds)."""
+    game = game_class()
+    positions = tactical_positions(game, kind, 8)
+    assert len(set(positions)) >= 6  # distinct positions, not one repeated
+    for state in positions:
+        game.restore_state(state)
+        good = winning_moves(game) if kind == "win" else safe_moves(game)
+        assert kind == "win" or len(game.legal_moves()) > len(good) == 1
+        for seed in range(3):
+            move = UCTSearch(UCTConfig(simulations=simulations), seed).choose(game)
+            assert move in good, (game.board_text(), seed, move, good)
+
+
 def test_search_leaves_the_state_unchanged() -> None:
     game = ConnectFourEnv()
     game.reset(seed=0)
@@ -97,15 +202,55 @@ def test_tree_reuse_keeps_the_subtree_visits() -> None:
     assert fresh.root is None
 
 
-def test_budget_in_seconds_is_respected() -> None:
+class FakeClock:
+    """A clock (the `time` module as mcts reads it) that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("simulations", "seconds", "cost", "done"),
+    [
+        (0, 0.5, 0.0625, 8),  # each simulation takes 1/16 s: 8 fit in half a second
+        (1000, 0.5, 0.0625, 8),  # the seconds budget ends first
+        (5, 0.5, 0.0625, 5),  # the simulation budget ends first
+        (0, 0.5, 2.0, 1),  # one simulation overruns the budget: it still completes
+    ],
+)
+def test_seconds_budget_stops_the_search_when_spent(
+    monkeypatch: pytest.MonkeyPatch, simulations: int, seconds: float, cost: float, done: int
+) -> None:
+    """With simulations that take `cost` seconds each on a fake clock, the search stops after
+    the first simulation that ends past the seconds budget (or at the simulation budget)."""
+    clock = FakeClock()
+    monkeypatch.setattr(mcts, "time", clock)
+    simulate = UCTSearch._simulate
+
+    def slow_simulate(self: UCTSearch, root: Node, sim: Any) -> None:
+        simulate(self, root, sim)
+        clock.now += cost
+
+    monkeypatch.setattr(UCTSearch, "_simulate", slow_simulate)
     game = ConnectFourEnv()
     game.reset(seed=0)
-    search = UCTSearch(UCTConfig(simulations=0, seconds=0.2), 0)
-    start = time.perf_counter()
+    search = UCTSearch(UCTConfig(simulations=simulations, seconds=seconds), 0)
     search.choose(game)
-    elapsed = time.perf_counter() - start
-    assert 0.2 <= elapsed < 0.5
-    assert search.simulations_done > 10
+    assert search.simulations_done == done
+    assert search.root is not None
+    assert search.root.visits == done
+
+
+def test_seconds_budget_with_the_real_clock_searches() -> None:
+    """A seconds-only budget on the real clock searches and returns a legal move."""
+    game = ConnectFourEnv()
+    game.reset(seed=0)
+    search = UCTSearch(UCTConfig(simulations=0, seconds=0.01), 0)
+    assert search.choose(game) in game.legal_moves()
+    assert search.simulations_done >= 1
 
 
 def test_zero_budget_is_a_config_error() -> None:
