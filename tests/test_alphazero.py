@@ -70,6 +70,33 @@ def test_puct_scores_match_the_formula_on_a_hand_built_node() -> None:
     np.testing.assert_allclose(selfplay.puct_scores(node, c), expected)
 
 
+def test_simulation_descends_into_the_edge_of_highest_puct_score() -> None:
+    """Over random priors, visit counts, values and c, a simulation descends into the root's
+    edge of highest q + c * P * sqrt(N) / (1 + n), unvisited edges counting q = 0."""
+    rng = np.random.default_rng(0)
+    game = TicTacToeEnv()
+    game.reset(seed=0)
+    start, checked = game.clone_state(), 0
+    for trial in range(300):
+        game.restore_state(start)  # the search leaves the game where it last stepped
+        root = selfplay.root_node(game)
+        root.prior = rng.dirichlet(np.ones(9))
+        root.n = rng.integers(0, 12, 9).astype(float)
+        root.q = np.where(root.n > 0, rng.uniform(-1.0, 1.0, 9), 0.0)
+        root.w = root.q * root.n
+        root.visits = 1 + int(root.n.sum())  # the expansion plus the simulations through it
+        c = float(rng.uniform(0.25, 4.0))
+        scores = root.q + c * root.prior * math.sqrt(root.visits) / (1.0 + root.n)
+        first, second = np.sort(scores)[-2:][::-1]
+        if first - second < 1e-9:
+            continue  # a tie: either edge is right
+        before = root.n.copy()
+        selfplay.search([root], [game], uniform(9), 1, c)
+        assert np.flatnonzero(root.n != before).tolist() == [int(np.argmax(scores))], trial
+        checked += 1
+    assert checked > 250
+
+
 def test_backup_is_negamax() -> None:
     root = selfplay.Node(None, np.zeros(1), 0, 0.0, False, [0])
     child = selfplay.Node(None, np.zeros(1), 1, 0.0, False, [0])
@@ -115,6 +142,49 @@ def test_dirichlet_noise_only_at_the_root_and_priors_sum_to_one() -> None:
     assert children
     for child in children:  # below the root, priors are the network's alone
         np.testing.assert_allclose(child.prior, 1 / len(child.actions))
+
+
+def test_self_play_searches_from_the_network_priors_mixed_with_dirichlet_noise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every self-play search starts at a root whose priors are (1 - f) P + f eta, P the
+    network's and eta a fresh point of the simplex, eta != P; with f = 0 exactly P."""
+    logits = np.linspace(-1.0, 1.0, 9)
+
+    def network(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.tile(logits, (len(obs), 1)), np.zeros(len(obs))
+
+    roots: list[tuple[np.ndarray, np.ndarray]] = []
+    original = selfplay.search
+
+    def spy(roots_: Any, games: Any, evaluate: Any, simulations: int, c_puct: float) -> None:
+        roots.extend((root.actions.copy(), root.prior.copy()) for root in roots_)
+        original(roots_, games, evaluate, simulations, c_puct)
+
+    monkeypatch.setattr(selfplay, "search", spy)
+    for fraction in (0.25, 0.0):
+        roots.clear()
+        games = [TicTacToeEnv() for _ in range(2)]
+        for i, game in enumerate(games):
+            game.reset(seed=i)
+        config = AlphaZeroConfig(simulations=4, dirichlet_fraction=fraction, temperature_moves=9)
+        selfplay.self_play(games, network, config, 9, np.random.default_rng(0))
+        etas = []
+        for actions, prior in roots:
+            legal = np.exp(logits[actions] - logits[actions].max())
+            p = legal / legal.sum()
+            if fraction == 0 or len(actions) == 1:
+                np.testing.assert_allclose(prior, p, rtol=1e-12)
+                continue
+            eta = (prior - (1 - fraction) * p) / fraction
+            assert eta.min() >= -1e-12
+            assert eta.sum() == pytest.approx(1.0)
+            assert np.abs(eta - p).max() > 1e-3
+            etas.append(eta.round(9).tobytes())
+        assert len(roots) >= 10
+        assert len(set(etas)) == len(etas)  # fresh noise at every root
+        if fraction > 0:
+            assert len(etas) >= 8
 
 
 def illegal_lover(num_actions: int) -> selfplay.Evaluator:
