@@ -344,6 +344,58 @@ def test_checkpoint_plays_in_the_arena(in_tmp: Path) -> None:
     assert result.games == 2
 
 
+class Seat:
+    """An arena evaluator stand-in that only tells which network it plays for."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        self.net = net
+
+
+@pytest.mark.parametrize(
+    ("winner", "threshold", "win_rate", "accepted"),
+    [
+        ("candidate", 0.55, 1.0, True),
+        ("best", 0.55, 0.0, False),
+        ("nobody", 0.5, 0.5, True),  # draws count half; the threshold itself is enough
+        ("nobody", 0.55, 0.5, False),
+    ],
+)
+def test_arena_replaces_the_best_network_only_with_a_candidate_that_scores_enough(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    winner: str,
+    threshold: float,
+    win_rate: float,
+    accepted: bool,
+) -> None:
+    """A candidate that wins every arena game becomes the best network, one that loses every
+    game does not; all draws score 0.5 against arena_threshold."""
+    data = tiny_experiment(arena_games=4, arena_threshold=threshold)
+    session = alphazero.Session(load_experiment(data), tmp_path, None)
+    candidate, best = session.candidate, session.best.network
+    with torch.no_grad():
+        for parameter in candidate.parameters():
+            parameter.add_(0.5)  # the candidate differs from the best network
+    strong = {"candidate": candidate, "best": best, "nobody": None}[winner]
+
+    def arena(games: Any, seats: Any, config: Any, rng: Any) -> list[float]:
+        """Player 0's results: the strong network's side wins every game."""
+        assert len(games) == len(seats) == 4
+        assert all({id(a.net), id(b.net)} == {id(candidate), id(best)} for a, b in seats)
+        assert sum(a.net is candidate for a, _ in seats) == 2  # each side starts half the games
+        return [0.0 if strong is None else 1.0 if a.net is strong else -1.0 for a, _ in seats]
+
+    monkeypatch.setattr(selfplay, "net_evaluator", lambda net, device: Seat(net))
+    monkeypatch.setattr(selfplay, "play_arena", arena)
+    before = {name: tensor.clone() for name, tensor in best.state_dict().items()}
+    metrics = session._arena()
+    assert metrics == {"arena/win_rate": win_rate, "arena/accepted": float(accepted)}
+    expected = candidate.state_dict() if accepted else before
+    for name, tensor in session.best.network.state_dict().items():
+        assert torch.equal(tensor, expected[name]), name
+    assert session.progress.best_updates == int(accepted)
+
+
 @pytest.mark.slow
 def test_alphazero_learns_to_beat_random_tictactoe(in_tmp: Path) -> None:
     data = tiny_experiment(
@@ -370,7 +422,9 @@ def test_alphazero_learns_to_beat_random_tictactoe(in_tmp: Path) -> None:
 
 
 def test_player_keeps_the_game_state_and_reuses_its_tree() -> None:
-    experiment = load_experiment(tiny_experiment(play_simulations=30))
+    # 90 simulations from the empty board: the most visited move has at least 10 visits, so
+    # at least 9 simulations went through it to its 8 replies and one reply has 2 or more
+    experiment = load_experiment(tiny_experiment(play_simulations=90))
     envs = make_vector_env(experiment.env, 1, training=False)
     try:
         agent = build_agent(experiment, env_spec(experiment.env, envs), 0)
@@ -386,7 +440,7 @@ def test_player_keeps_the_game_state_and_reuses_its_tree() -> None:
     assert game.clone_state() == before
     root = player.previous
     assert root is not None
-    assert root.visits == 31
+    assert root.visits == 91
     child = root.children[list(root.actions).index(move)]
     assert child is not None
     reply = int(np.argmax(child.n))
@@ -398,4 +452,4 @@ def test_player_keeps_the_game_state_and_reuses_its_tree() -> None:
     game.step(int(child.actions[reply]))
     player.choose(game)
     assert player.previous is reused
-    assert reused.visits == earlier + 30
+    assert reused.visits == earlier + 90
