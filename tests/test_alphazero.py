@@ -275,6 +275,58 @@ def test_replay_is_a_ring_that_restores_exactly() -> None:
     np.testing.assert_array_equal(a[3], b[3])
 
 
+class Seat:
+    """An arena evaluator stand-in that only tells which network it plays for."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        self.net = net
+
+
+@pytest.mark.parametrize(
+    ("winner", "threshold", "win_rate", "accepted"),
+    [
+        ("candidate", 0.55, 1.0, True),
+        ("best", 0.55, 0.0, False),
+        ("nobody", 0.5, 0.5, True),  # draws count half; the threshold itself is enough
+        ("nobody", 0.55, 0.5, False),
+    ],
+)
+def test_arena_replaces_the_best_network_only_with_a_candidate_that_scores_enough(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    winner: str,
+    threshold: float,
+    win_rate: float,
+    accepted: bool,
+) -> None:
+    """A candidate that wins every arena game becomes the best network, one that loses every
+    game does not; all draws score 0.5 against arena_threshold."""
+    data = tiny_experiment(arena_games=4, arena_threshold=threshold)
+    session = alphazero.Session(load_experiment(data), tmp_path, None)
+    candidate, best = session.candidate, session.best.network
+    with torch.no_grad():
+        for parameter in candidate.parameters():
+            parameter.add_(0.5)  # the candidate differs from the best network
+    strong = {"candidate": candidate, "best": best, "nobody": None}[winner]
+
+    def arena(games: Any, seats: Any, config: Any, rng: Any) -> list[float]:
+        """Player 0's results: the strong network's side wins every game."""
+        assert len(games) == len(seats) == 4
+        assert all({id(a.net), id(b.net)} == {id(candidate), id(best)} for a, b in seats)
+        assert sum(a.net is candidate for a, _ in seats) == 2  # each side starts half the games
+        return [0.0 if strong is None else 1.0 if a.net is strong else -1.0 for a, _ in seats]
+
+    monkeypatch.setattr(selfplay, "net_evaluator", lambda net, device: Seat(net))
+    monkeypatch.setattr(selfplay, "play_arena", arena)
+    before = {name: tensor.clone() for name, tensor in best.state_dict().items()}
+    metrics = session._arena()
+    assert metrics == {"arena/win_rate": win_rate, "arena/accepted": float(accepted)}
+    expected = candidate.state_dict() if accepted else before
+    for name, tensor in session.best.network.state_dict().items():
+        assert torch.equal(tensor, expected[name]), name
+    assert session.progress.best_updates == int(accepted)
+
+
 def test_bad_config_is_a_config_error() -> None:
     for key, value in (
         ("simulations", 0),
@@ -342,58 +394,6 @@ def test_checkpoint_plays_in_the_arena(in_tmp: Path) -> None:
     player = player_from_spec("run", "rlkit/TicTacToe-v0", 0)
     result = play_match("rlkit/TicTacToe-v0", player, RandomPlayer(1), 2, seed=0)
     assert result.games == 2
-
-
-class Seat:
-    """An arena evaluator stand-in that only tells which network it plays for."""
-
-    def __init__(self, net: torch.nn.Module) -> None:
-        self.net = net
-
-
-@pytest.mark.parametrize(
-    ("winner", "threshold", "win_rate", "accepted"),
-    [
-        ("candidate", 0.55, 1.0, True),
-        ("best", 0.55, 0.0, False),
-        ("nobody", 0.5, 0.5, True),  # draws count half; the threshold itself is enough
-        ("nobody", 0.55, 0.5, False),
-    ],
-)
-def test_arena_replaces_the_best_network_only_with_a_candidate_that_scores_enough(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    winner: str,
-    threshold: float,
-    win_rate: float,
-    accepted: bool,
-) -> None:
-    """A candidate that wins every arena game becomes the best network, one that loses every
-    game does not; all draws score 0.5 against arena_threshold."""
-    data = tiny_experiment(arena_games=4, arena_threshold=threshold)
-    session = alphazero.Session(load_experiment(data), tmp_path, None)
-    candidate, best = session.candidate, session.best.network
-    with torch.no_grad():
-        for parameter in candidate.parameters():
-            parameter.add_(0.5)  # the candidate differs from the best network
-    strong = {"candidate": candidate, "best": best, "nobody": None}[winner]
-
-    def arena(games: Any, seats: Any, config: Any, rng: Any) -> list[float]:
-        """Player 0's results: the strong network's side wins every game."""
-        assert len(games) == len(seats) == 4
-        assert all({id(a.net), id(b.net)} == {id(candidate), id(best)} for a, b in seats)
-        assert sum(a.net is candidate for a, _ in seats) == 2  # each side starts half the games
-        return [0.0 if strong is None else 1.0 if a.net is strong else -1.0 for a, _ in seats]
-
-    monkeypatch.setattr(selfplay, "net_evaluator", lambda net, device: Seat(net))
-    monkeypatch.setattr(selfplay, "play_arena", arena)
-    before = {name: tensor.clone() for name, tensor in best.state_dict().items()}
-    metrics = session._arena()
-    assert metrics == {"arena/win_rate": win_rate, "arena/accepted": float(accepted)}
-    expected = candidate.state_dict() if accepted else before
-    for name, tensor in session.best.network.state_dict().items():
-        assert torch.equal(tensor, expected[name]), name
-    assert session.progress.best_updates == int(accepted)
 
 
 @pytest.mark.slow
