@@ -112,6 +112,26 @@ def test_backup_is_negamax() -> None:
     assert root.q[0] == -1.75 / 2
 
 
+def test_every_node_counts_its_expansion_and_each_simulation_through_it() -> None:
+    """After a search, N(s) = 1 + the sum of n(s, a) at every expanded node, and an edge's
+    n(s, a) is its expanded child's N."""
+    game = ConnectFourEnv()
+    game.reset(seed=0)
+    root = selfplay.root_node(game)
+    selfplay.search([root], [game], uniform(7), 120, 1.5)
+    assert root.visits == 121
+    frontier, expanded = [root], 0
+    while frontier:
+        node = frontier.pop()
+        assert node.visits == 1 + node.n.sum()
+        expanded += 1
+        for count, child in zip(node.n, node.children, strict=True):
+            if child is not None and child.prior is not None:
+                assert count == child.visits
+                frontier.append(child)
+    assert expanded == 121  # every simulation expanded a new node: none was terminal
+
+
 def test_loss_matches_hand_computed_values() -> None:
     logits = torch.tensor([[0.0, math.log(3.0), 5.0]])  # action 2 is illegal
     mask = torch.tensor([[True, True, False]])
