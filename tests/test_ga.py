@@ -46,10 +46,18 @@ def without_timing(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 class HandMadeFitness:
-    """A backend whose returns come from tables instead of episodes; records every call."""
+    """A backend whose returns (and behaviours) come from tables instead of episodes; records
+    every call."""
 
-    def __init__(self, fitness: list[float], elite_means: list[float], episodes: int) -> None:
+    def __init__(
+        self,
+        fitness: list[float],
+        elite_means: list[float],
+        episodes: int,
+        behaviours: list[float] | None = None,
+    ) -> None:
         self.fitness, self.elite_means, self.episodes = fitness, elite_means, episodes
+        self.behaviours = behaviours
         self.calls: list[list[EvalTask]] = []
 
     def evaluate(self, tasks: Sequence[EvalTask], poll: Poll) -> list[Fitness]:
@@ -62,7 +70,10 @@ class HandMadeFitness:
                 if elite_phase
                 else self.fitness[task.index]
             )
-            out.append(Fitness(task.index, value, (value,), 10, None))
+            behaviour = None
+            if self.behaviours is not None and not elite_phase:
+                behaviour = np.array([self.behaviours[task.index]])
+            out.append(Fitness(task.index, value, (value,), 10, behaviour))
         return out
 
     def close(self) -> None:
@@ -91,6 +102,30 @@ def test_truncation_selection_and_elitism_on_hand_made_fitness(tmp_path: Path) -
     for child in children[1:]:
         assert child.parent() in parents
         assert child.mutations[-1][1] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("mode", ["ns", "nsr"])
+def test_novelty_search_breeds_from_the_most_novel_even_with_the_lowest_returns(
+    tmp_path: Path, mode: str
+) -> None:
+    """With novelty search, the parents are the top `truncation` by novelty (NS) or by the
+    NSR score, here the two loners with the lowest returns, not the top two by return."""
+    novelty = {"mode": mode, "behaviour": "final_obs", "k": 1, "reward_weight": 0.25}
+    exp = load_experiment(ga_experiment(population=6, truncation=2, novelty=novelty))
+    # novelty (k = 1): 0.1 for the crowd at 0..0.3, 9.7 and 10 for the loners at 10 and 20;
+    # NSR: 0.25 * return rank + 0.75 * novelty rank puts the loners first as well
+    backend = HandMadeFitness(
+        fitness=[5, 4, 3, 2, 1, 0],
+        elite_means=[0, 0],
+        episodes=2,
+        behaviours=[0.0, 0.1, 0.2, 0.3, 10.0, 20.0],
+    )
+    with GATrainer(exp, tmp_path, backend=backend) as trainer:
+        population = list(trainer.population)
+        stats = trainer._generation(_no_stop())
+        children = trainer.population
+    assert stats.elite == population[0]  # the elite is still chosen by return
+    assert {child.parent() for child in children[1:]} <= {population[4], population[5]}
 
 
 def test_previous_elite_is_always_a_candidate(tmp_path: Path) -> None:
