@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN_DIR ?= runs/frozenlake_qlearning-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup run test lint typecheck unit wheel-check clean
+.PHONY: setup run test lint typecheck unit wheel-check mutants clean
 
 setup: $(VENV)/.installed
 
@@ -32,6 +32,18 @@ test: lint typecheck unit
 
 wheel-check: setup
 	bash .ci/wheel-check $(BIN)/python
+
+# Mutation testing, not part of `make test` (tens of minutes): mutmut over the maths and agent
+# updates listed in tests/mutation/scope.toml, with their fast tests, scored per module.
+# MUTANTS_ARGS="--only replay" narrows it; results and survivors' diffs stay in .mutants/.
+mutants: $(VENV)/.mutation
+
+$(VENV)/.mutation: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[mutation]'
+	touch $@
+
+mutants:
+	$(BIN)/python tests/mutation/run_mutants.py $(MUTANTS_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
