@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from across_seeds import Outcome, at_least_k_of
 
 from rlkit import checkpoint
 from rlkit.cli import main
@@ -262,10 +263,16 @@ def _toml(data: dict[str, Any]) -> str:
 
 @pytest.mark.slow
 def test_cartpole_ga_reaches_500(tmp_path: Path) -> None:
-    exp = load_experiment("cartpole_ga", ["run.progress=false"])
-    summary = train(exp, tmp_path)
-    assert summary["final_eval"]["episodes"] == 10
-    assert summary["final_eval"]["mean_return"] == 500.0, summary["evaluations"]
+    """Over seeds (tests/across_seeds.py): the bundled GA's elite plays 500 in 10 episodes."""
+
+    def claim(seed: int) -> Outcome:
+        exp = load_experiment("cartpole_ga", ["run.progress=false", f"run.seed={seed}"])
+        summary = train(exp, tmp_path / f"seed-{seed}")
+        assert summary["final_eval"]["episodes"] == 10
+        final = summary["final_eval"]["mean_return"]
+        return final == 500.0, f"final {final}, evaluations {summary['evaluations']}"
+
+    at_least_k_of(claim, (0, 1, 2), 2, "cartpole_ga")
 
 
 def test_novelty_search_selects_on_the_archive_scores(tmp_path: Path) -> None:
