@@ -28,7 +28,7 @@ def spec(obs: gym.Space[Any] = BOX4, act: gym.Space[Any] = TWO_ACTIONS) -> EnvSp
     return EnvSpec("Test-v0", obs, act, 1)
 
 
-def agent(**overrides: Any) -> DQNAgent:
+def agent(act: gym.Space[Any] = TWO_ACTIONS, **overrides: Any) -> DQNAgent:
     settings: dict[str, Any] = {
         "device": "cpu",
         "hidden": [8],
@@ -38,7 +38,7 @@ def agent(**overrides: Any) -> DQNAgent:
     }
     settings.update(overrides)
     torch.manual_seed(0)
-    return DQNAgent(from_dict(DQNConfig, settings, "agent"), spec(), seed=0)
+    return DQNAgent(from_dict(DQNConfig, settings, "agent"), spec(act=act), seed=0)
 
 
 def step(obs: float, action: int, reward: float, terminated: bool = False) -> Transition:
@@ -68,15 +68,54 @@ def test_dueling_mean_is_per_sample_over_actions() -> None:
 
 
 def test_dueling_mean_does_not_mix_samples() -> None:
+    """Each sample's advantages are centred on their own mean, not the batch's."""
     head = QHead(features=1, num_actions=2, dueling=True)
     with torch.no_grad():
         assert head.value is not None
         head.value.weight.zero_()
         head.value.bias.zero_()
-        head.advantage.weight.copy_(torch.tensor([[1.0], [-1.0]]))
+        head.advantage.weight.copy_(torch.tensor([[1.0], [0.0]]))
         head.advantage.bias.zero_()
-    q = head(torch.tensor([[1.0], [5.0]]))  # A = [1, -1] and [5, -5]: both have mean 0
-    torch.testing.assert_close(q, torch.tensor([[1.0, -1.0], [5.0, -5.0]]))
+    q = head(torch.tensor([[1.0], [5.0]]))  # A = [1, 0] and [5, 0]: means 0.5 and 2.5
+    # Q = A - mean_a A = [0.5, -0.5] and [2.5, -2.5]; the batch's mean (1.5) would give
+    # [-0.5, -1.5] and [3.5, -1.5].
+    torch.testing.assert_close(q, torch.tensor([[0.5, -0.5], [2.5, -2.5]]))
+
+
+def dueling_agent(manual_backward: bool) -> DQNAgent:
+    """A dueling agent whose nets give Q(s) = [s0 / 2, -s0 / 2] (V = 0, A = [s0, 0])."""
+    a = agent(dueling=True, hidden=[], manual_backward=manual_backward)
+    assert (a.backprop is not None) == manual_backward
+    with torch.no_grad():
+        for net in (a.online, a.target):
+            for p in net.parameters():
+                p.zero_()
+            net.head.advantage.weight[0, 0] = 1.0
+    return a
+
+
+@pytest.mark.parametrize("manual_backward", [True, False])
+def test_dueling_q_values_of_a_sample_do_not_depend_on_the_rest_of_the_batch(
+    manual_backward: bool,
+) -> None:
+    """A dueling agent's Q-values and TD targets for a sample do not depend on its batch."""
+    # Through the passes the agent trains with (online and target nets) and acts with (numpy).
+    a = dueling_agent(manual_backward)
+    obs = np.zeros((3, 4), np.float32)
+    obs[:, 0] = [1.0, 5.0, -2.0]
+    expected = torch.tensor([[0.5, -0.5], [2.5, -2.5], [-1.0, 1.0]])
+    # the batch mean of A = [s0, 0] is 2 / 3, which would shift every Q by 0.5 * s0 - 2/3.
+    for rows in (slice(0, 3), slice(0, 1), slice(1, 2), slice(2, 3)):
+        batch = torch.as_tensor(obs[rows])
+        for target in (False, True):
+            torch.testing.assert_close(a._q_values(batch, target=target), expected[rows])
+        if a.backprop is not None:  # DQN acts through numpy on a CPU
+            numpy_q = a.backprop.numpy_q_values(obs[rows])
+            np.testing.assert_allclose(numpy_q, expected[rows].numpy(), rtol=1e-6)
+        n = len(batch)
+        reward, discount = np.ones(n, np.float32), np.full(n, 0.5, np.float32)
+        y = a._td_target(batch, reward, discount)  # 1 + 0.5 * max_a Q_target(s', a)
+        torch.testing.assert_close(y, 1.0 + 0.5 * expected[rows].max(dim=1).values)
 
 
 @pytest.mark.parametrize("double", [False, True])
@@ -115,6 +154,41 @@ def test_hard_and_soft_target_updates() -> None:
     soft.update()
     # target = 0.75 * target + 0.25 * (target + 4) = target + 1
     torch.testing.assert_close(next(soft.target.parameters()), before + 1.0)
+
+
+def test_the_target_network_changes_only_every_target_update_interval_steps() -> None:
+    """The target net changes only every target_update_interval steps, the online net every step."""
+    a = agent(target_update_interval=3, learning_starts=1)
+    changed = []
+    for t in range(1, 13):
+        target, online = a.target_flat.clone(), a.flat.clone()
+        a.observe(step(float(t % 4), t % 2, 1.0))
+        a.update()
+        assert not torch.equal(a.flat, online)
+        changed.append(not torch.equal(a.target_flat, target))
+        if t % 3 == 0:
+            torch.testing.assert_close(a.target_flat, a.flat, rtol=0, atol=0)
+    assert [t for t, moved in enumerate(changed, start=1) if moved] == [3, 6, 9, 12]
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.3, 1.0])
+def test_epsilon_greedy_takes_the_argmax_with_probability_1_minus_epsilon(epsilon: float) -> None:
+    """Epsilon-greedy: argmax Q w.p. 1 - epsilon + epsilon / 4, each other action epsilon / 4."""
+    # epsilon is the training schedule's value (explore) or eval_epsilon (evaluation).
+    schedule = {"kind": "constant", "start": epsilon}
+    a = agent(act=gym.spaces.Discrete(4), hidden=[], epsilon=schedule, eval_epsilon=epsilon)
+    with torch.no_grad():  # no hidden layer and an identity head: Q(s) = s
+        a.online.head.advantage.weight.copy_(torch.eye(4))
+        a.online.head.advantage.bias.zero_()
+    obs = np.random.default_rng(3).normal(size=(4_000, 4)).astype(np.float32)
+    expected = [1 - epsilon + epsilon / 4, epsilon / 4, epsilon / 4, epsilon / 4]
+    for explore in (True, False):
+        offset = (a.act(obs, explore) - obs.argmax(axis=1)) % 4  # 0: the greedy action
+        frequency = np.bincount(offset, minlength=4) / len(obs)
+        # binomial std <= sqrt(0.25 / 4000) = 0.008: the tolerance is 3.75 of them
+        np.testing.assert_allclose(frequency, expected, atol=0.03)
+        if epsilon == 0.0:
+            np.testing.assert_array_equal(offset, 0)
 
 
 def test_learning_starts_and_train_frequency() -> None:

@@ -62,6 +62,26 @@ def test_hand_written_gradients_equal_autograd(activation: str, dueling: bool) -
     torch.testing.assert_close(manual_grad, auto_grad, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("dueling", [False, True])
+def test_q_values_of_a_sample_do_not_depend_on_the_rest_of_the_batch(
+    activation: str, dueling: bool
+) -> None:
+    """The module, hand-written and numpy passes give each row the Q-values it has alone."""
+    net = q_network(activation, dueling)
+    backprop = MLPQBackprop(net)
+    obs = torch.randn(6, 3, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        alone = torch.cat([net(row[None]) for row in obs])
+        batched = [
+            net(obs),
+            backprop.forward(obs)[0],
+            torch.from_numpy(backprop.numpy_q_values(obs.numpy())),
+        ]
+    for q in batched:
+        torch.testing.assert_close(q, alone, rtol=1e-5, atol=1e-6)
+
+
 def test_hidden_head_streams_are_left_to_autograd() -> None:
     assert MLPQBackprop.supports(q_network(dueling=True))
     assert not MLPQBackprop.supports(q_network(head_hidden=5))
