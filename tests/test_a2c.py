@@ -115,6 +115,24 @@ def test_n_step_1_advantage_is_the_td_error() -> None:
     np.testing.assert_allclose(advantages, returns - values)
 
 
+def test_the_policy_gradient_is_weighted_by_the_advantage() -> None:
+    """An action whose return falls short of V(s) gets less likely (negative advantage)."""
+    a = agent(n_steps=1, hidden=[], learning_rate=0.05)
+    value_is_first_coordinate(a)
+    with torch.no_grad():  # a uniform policy
+        a.net.head.linear.weight.zero_()
+        a.net.head.linear.bias.zero_()
+    # env 0: action 0 in s = [3, 0], return 1 (terminated) below V = 3: advantage -2;
+    # env 1: action 1 in s = [1, 0], return 1 equal to V = 1: advantage 0.
+    a.observe(step([3, 1], [0, 0], [1, 1], terminated=(True, True)))
+    metrics = a.update()
+    # -mean(advantage * log pi) = -(-2 * log 0.5 + 0) / 2 = -log 2 (the returns give +log 2)
+    assert metrics["policy_loss"] == pytest.approx(-np.log(2.0))
+    assert metrics["value_loss"] == pytest.approx((2.0**2 + 0.0) / 2)
+    logits = a.actor.policy_params(np.array([[3.0, 0.0]], np.float32))[0]
+    assert np.exp(logits[0]) / np.exp(logits).sum() < 0.5 - 0.01
+
+
 @pytest.mark.parametrize("lam", [0.0, 0.95, 1.0])
 def test_gae_option_uses_gae(lam: float) -> None:
     a = agent(n_steps=3, gae_lambda=lam, gamma=0.9)

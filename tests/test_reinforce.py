@@ -102,6 +102,26 @@ def test_the_update_raises_the_probability_of_the_taken_action(action: int) -> N
     assert probability() > before + 0.01
 
 
+def test_the_baseline_is_subtracted_from_the_returns() -> None:
+    """With a baseline, an action whose return falls short of V(s) gets less likely."""
+    a = agent(baseline=True, standardize=False, hidden=[], learning_rate=0.05)
+    assert a.net.value_head is not None
+    with torch.no_grad():  # V(s) = s[0] and a uniform policy
+        a.net.value_head.weight.copy_(torch.tensor([[1.0, 0.0]]))
+        a.net.value_head.bias.zero_()
+        a.net.head.linear.weight.zero_()
+        a.net.head.linear.bias.zero_()
+    obs = np.array([[3.0, 0.0]], np.float32)
+    # env 0: action 0 in s = [3, 0], return 1 below V = 3 (weight -2); env 1: action 1 in
+    # s = [1, 0], return 1 equal to V = 1 (weight 0).
+    a.observe(step((3, 1), terminated=(True, True)))
+    metrics = a.update()
+    # -mean(weight * log pi) = -(-2 * log 0.5 + 0) / 2 = -log 2 (the raw returns give +log 2)
+    assert metrics["policy_loss"] == pytest.approx(-np.log(2.0))
+    logits = a.actor.policy_params(obs)[0]
+    assert np.exp(logits[0]) / np.exp(logits).sum() < 0.5 - 0.01
+
+
 def test_standardised_single_step_weights_are_zero() -> None:
     a = agent(standardize=True)
     before = [p.detach().clone() for p in a.net.parameters()]
