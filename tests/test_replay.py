@@ -28,6 +28,7 @@ from rlkit.replay import (
     ReplayBatch,
     ReplayConfig,
     ReplayMemory,
+    Streams,
     build_replay,
     n_step_targets,
     replay_bytes,
@@ -216,6 +217,17 @@ def test_wraparound_keeps_each_pair_together() -> None:
     np.testing.assert_array_equal(batch.action, batch.obs[:, 0].astype(np.int64))
 
 
+def test_streams_count_written_slots_up_to_their_length() -> None:
+    streams = Streams(num_envs=2, length=3, n_step=1)
+    sizes, slots = [], []
+    for _ in range(4):
+        slots.append(streams.take(np.array([0, 1])).tolist())
+        sizes.append(streams.size.tolist())
+    # Env 0 owns slots 0..2, env 1 slots 3..5; the fourth step wraps to each ring's first slot.
+    assert slots == [[0, 3], [1, 4], [2, 5], [0, 3]]
+    assert sizes == [[1, 1], [2, 2], [3, 3], [3, 3]]
+
+
 def test_capacity_is_split_evenly_over_envs() -> None:
     memory = plain(11, num_envs=2)
     assert memory.capacity == 10  # 11 // 2 = 5 slots per env
@@ -248,6 +260,16 @@ def test_one_step_targets() -> None:
     }
     assert batch.weight.tolist() == [1.0] * len(batch.weight)
     assert batch.index.dtype == np.int64
+
+
+@pytest.mark.parametrize(("n_step", "prioritized"), [(1, False), (1, True), (3, False)])
+def test_batches_have_the_documented_dtypes(n_step: int, prioritized: bool) -> None:
+    memory = plain(10, n_step=n_step, prioritized=prioritized)
+    for t in range(5):
+        memory.add(vector_step(t, reward=1.0, terminated=t == 2))
+    batch = sample_many(memory, draws=16)
+    assert batch.reward.dtype == batch.discount.dtype == batch.weight.dtype == np.float32
+    assert batch.action.dtype == batch.index.dtype == np.int64
 
 
 def test_empty_memory_cannot_be_sampled() -> None:
@@ -758,6 +780,17 @@ def test_importance_weights_by_hand_for_a_tiny_memory() -> None:
     np.testing.assert_allclose(batch.weight[batch.obs[:, 0] == 0], 1.0)
     np.testing.assert_allclose(batch.weight[batch.obs[:, 0] == 1], 1 / 3, rtol=1e-6)
     assert batch.weight.dtype == np.float32
+
+
+def test_importance_weights_default_to_full_correction() -> None:
+    memory = plain(10, prioritized=True, alpha=1.0, priority_eps=1e-9)
+    memory.add(vector_step(0))
+    memory.add(vector_step(1))
+    memory.update_priorities(
+        np.array([index_of(memory, 0), index_of(memory, 1)]), np.array([1.0, 3.0])
+    )
+    batch = memory.sample(200, np.random.default_rng(0))  # beta = 1: the weights above
+    np.testing.assert_allclose(batch.weight[batch.obs[:, 0] == 1], 1 / 3, rtol=1e-6)
 
 
 def test_update_priorities_changes_sampling() -> None:

@@ -45,6 +45,19 @@ def test_standardize() -> None:
     np.testing.assert_array_equal(standardize(np.array([7.0])), [0.0])
 
 
+def test_standardize_adds_eps_to_the_std() -> None:
+    # mean 1e-8, std 1e-8: (x - mean) / (std + eps) = +-1e-8 / 2e-8
+    np.testing.assert_allclose(standardize(np.array([0.0, 2e-8])), [-0.5, 0.5])
+    np.testing.assert_allclose(standardize(np.array([0.0, 2e-8]), eps=0.0), [-1.0, 1.0])
+
+
+def test_standardize_computes_in_float64() -> None:
+    standardized = standardize(np.array([1, 2, 3], dtype=np.float32))
+    assert standardized.dtype == np.float64
+    expected = np.array([-1.0, 0.0, 1.0]) / (math.sqrt(2 / 3) + 1e-8)  # std of 1, 2, 3
+    np.testing.assert_allclose(standardized, expected, rtol=1e-12)
+
+
 # GAE, T = 3, one env: r = 1, V(s_t) = [0.5, 0.4, 0.3], V(s_t+1) = [0.4, 0.3, 0.2], gamma 0.9,
 # lambda 0.8, so gamma * lambda = 0.72 and the TD errors are [0.86, 0.87, 0.88].
 REWARDS = column(1, 1, 1)
@@ -71,6 +84,11 @@ def test_gae_truncation_bootstraps_from_the_final_obs_and_cuts_the_trace() -> No
     next_values = column(0.4, 2.0, 0.2)
     advantages = gae(REWARDS, VALUES, next_values, flags(3), flags(3, at=1), 0.9, 0.8)
     np.testing.assert_allclose(advantages, column(2.588, 2.4, 0.88))
+
+
+def test_gae_of_a_one_step_rollout_is_the_td_error() -> None:
+    advantages = gae(column(1), column(0.5), column(0.4), flags(1), flags(1), 0.9, 0.8)
+    np.testing.assert_allclose(advantages, column(0.86))
 
 
 def test_gae_lambda_0_is_the_td_error() -> None:
@@ -114,6 +132,13 @@ def test_rollout_length_returns_are_the_classic_a2c_return() -> None:
     expected = [[5.75, 1.5], [9.5, 1], [15, 4.5], [24, 5]]
     np.testing.assert_allclose(two_env_returns(4), expected)
     np.testing.assert_allclose(two_env_returns(10), expected)  # n beyond T: the same
+
+
+def test_n_step_returns_of_float32_rollouts_are_summed_in_float64() -> None:
+    # 1e8 - 1 = 99,999,999 needs 27 significant bits: float32 would round it to 1e8
+    one = np.ones((1, 1), dtype=np.float32)
+    returns = n_step_returns(1e8 * one, -one, flags(1), flags(1), 1.0, 1)
+    np.testing.assert_array_equal(returns, [[99_999_999.0]])
 
 
 def consistent_rollout(

@@ -35,6 +35,11 @@ def test_linear_zero_steps_jumps_after_delay() -> None:
     assert (s(9), s(10)) == (1.0, 0.0)
 
 
+def test_linear_over_one_step() -> None:
+    s = Linear(1.0, 0.0, steps=1, delay=5)
+    assert (s(5), s(6)) == (1.0, 0.0)
+
+
 def test_exponential_matches_sources() -> None:
     s = Exponential(start=1.0, end=0.01, decay=0.0005)  # eps = 0.01 + 0.99 exp(-0.0005 t)
     assert s(0) == pytest.approx(1.0)
@@ -50,10 +55,20 @@ def test_piecewise_interpolates_and_clamps() -> None:
     assert s(1_000) == pytest.approx(0.01)
 
 
+def test_piecewise_jumps_after_a_repeated_step() -> None:
+    # Two points at one step: the earlier value holds at that step, the later one after it.
+    inside = Piecewise(((0, 1.0), (10, 1.0), (10, 0.1), (20, 0.1)))
+    assert (inside(10), inside(11)) == (1.0, 0.1)
+    first = Piecewise(((0, 1.0), (0, 0.5), (10, 0.5)))
+    assert (first(0), first(1)) == (1.0, 0.5)
+
+
 def test_schedule_config_builds_each_kind() -> None:
     assert build_schedule(ScheduleConfig(kind="constant", start=0.3))(99) == 0.3
     lin = build_schedule(from_dict(ScheduleConfig, {"start": 1, "end": 0, "steps": 10}, "eps"))
     assert lin(5) == pytest.approx(0.5)
+    delayed = build_schedule(ScheduleConfig(kind="linear", start=1, end=0, steps=10, delay=5))
+    assert (delayed(5), delayed(10)) == (1.0, pytest.approx(0.5))
     exp = build_schedule(ScheduleConfig(kind="exponential", start=1.0, end=0.0, decay=1.0))
     assert exp(1) == pytest.approx(math.exp(-1))
     pw = build_schedule(ScheduleConfig(kind="piecewise", points=[[0, 1.0], [10, 0.0]]))

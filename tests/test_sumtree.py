@@ -101,6 +101,18 @@ def test_bad_priorities_and_indices_raise() -> None:
         SumTree(0)
 
 
+def test_indices_outside_the_leaves_raise_on_either_side() -> None:
+    tree = SumTree(5)  # leaves are nodes 8..12; 13..15 pad, node 7 is an inner node
+    for index in (-1, 5):
+        with pytest.raises(IndexError):
+            tree.set(np.array([index]), np.array([1.0]))
+    assert tree.nodes.tolist() == [0.0] * 16
+
+
+def test_find_takes_a_scalar() -> None:
+    assert _tree([1.0, 2.0, 3.0, 4.0]).find(2.5).tolist() == [1]
+
+
 def test_sum_tree_bytes_matches_the_allocation() -> None:
     for capacity in (1, 4, 5, 1000):
         assert sum_tree_bytes(capacity) == SumTree(capacity).nbytes
@@ -138,6 +150,15 @@ def test_uniform_sampler_falls_back_when_valid_slots_are_rare() -> None:
     assert index.tolist() == [9_999] * 64
 
 
+def test_uniform_fallback_draws_the_rare_valid_slots_independently() -> None:
+    sampler = SlotSampler(1_000, prioritized=False, alpha=0.6, eps=1e-6)
+    sampler.validate(np.array([3, 700]))  # 2 valid slots of 1,000 written: rejection rarely hits
+    index, _ = sampler.sample(2_000, np.random.default_rng(0), 1.0, np.array([1_000]), 1_000)
+    counts = np.bincount(index, minlength=1_000)
+    assert counts[3] + counts[700] == 2_000
+    assert 850 < counts[3] < 1_150  # binomial(2000, 1/2): 1,000 +- 22
+
+
 def test_sampler_refuses_to_sample_nothing() -> None:
     sampler = SlotSampler(4, prioritized=True, alpha=0.6, eps=1e-6)
     with pytest.raises(ValueError, match="no complete transition"):
@@ -167,6 +188,45 @@ def test_update_adds_eps_and_skips_invalid_slots() -> None:
     assert sampler.max_priority == 1.0
     with pytest.raises(ValueError, match="finite"):
         sampler.update(np.array([0]), np.array([np.inf]))
+
+
+def test_update_takes_one_slot_as_scalars() -> None:
+    sampler = SlotSampler(4, prioritized=True, alpha=1.0, eps=0.0)
+    sampler.validate(np.array([0, 1]))
+    sampler.update(np.array(1), np.array(3.0))  # 0-d arrays
+    assert sampler.tree is not None
+    assert sampler.tree.leaves().tolist() == [1.0, 3.0, 0.0, 0.0]
+
+
+def test_update_computes_priorities_in_float64() -> None:
+    # torch's TD errors are float32: float32(1 + 1e-6) = 1.00000095, off in the 7th digit.
+    sampler = SlotSampler(2, prioritized=True, alpha=0.5, eps=1e-6)
+    sampler.validate(np.array([0]))
+    sampler.update(np.array([0]), np.array([1.0], dtype=np.float32))
+    assert sampler.tree is not None
+    assert sampler.tree.get(np.array([0]))[0] == pytest.approx((1 + 1e-6) ** 0.5, rel=1e-12)
+    assert sampler.max_priority == pytest.approx(1 + 1e-6, rel=1e-12)
+
+
+def test_update_needs_one_finite_td_error_per_index() -> None:
+    sampler = SlotSampler(4, prioritized=True, alpha=1.0, eps=0.0)
+    sampler.validate(np.array([0, 1]))
+    with pytest.raises(ValueError, match="one per index"):
+        sampler.update(np.array([0, 1]), np.array([1.0]))
+    with pytest.raises(ValueError, match="finite"):
+        sampler.update(np.array([0]), np.array([np.nan]))
+
+
+def test_repeated_slots_count_once() -> None:
+    sampler = SlotSampler(4, prioritized=True, alpha=1.0, eps=0.0)
+    sampler.validate(np.array([2, 2]))
+    assert sampler.num_valid == 1
+    sampler.validate(np.array([0, 2, 0]))
+    assert sampler.num_valid == 2
+    sampler.invalidate(np.array([2, 2]))
+    assert sampler.num_valid == 1
+    assert sampler.tree is not None
+    assert sampler.tree.total == 1.0
 
 
 def test_invalidated_slots_lose_their_priority() -> None:

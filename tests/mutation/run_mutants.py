@@ -13,7 +13,7 @@ experiments/ rlkit/experiments/, real folders that mutmut walks and copies), and
 if a scoped module's mutants are never reached by a test. The repository itself is only read.
 
     python tests/mutation/run_mutants.py                 # every module of scope.toml
-    python tests/mutation/run_mutants.py --only returns  # modules whose name contains "returns"
+    python tests/mutation/run_mutants.py --only dqn,mcts # modules whose name contains dqn or mcts
     python tests/mutation/run_mutants.py --report        # score the last run again, no run
 
 The copy, mutmut's results and `survivors.txt` (the diff of every surviving mutant) stay in
@@ -42,6 +42,7 @@ MOVED = {"agents": "rlkit/agents", "envs": "rlkit/envs", "experiments": "rlkit/e
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped"}
 STATUS |= {36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout"}
 """mutmut's exit codes (mutmut.stats.status_by_exit_code); anything else counts as suspicious."""
+DETECTED = ("killed", "timeout")
 SEPARATOR = "ǁ"  # mutmut's separator of class and method in a mutant's name
 
 
@@ -85,17 +86,51 @@ class Module:
         return module == self.dotted and any(m in ("*", name) for m in self.mangled())
 
 
-def load_scope() -> list[Module]:
-    """The modules of scope.toml."""
-    return [Module(**m) for m in tomllib.loads((HERE / "scope.toml").read_text())["module"]]
+@dataclass
+class Scope:
+    """scope.toml: the modules, the tests left out and the lines never mutated."""
+
+    modules: list[Module]
+    deselect: list[str]
+    skip_lines: list[str]
 
 
-def load_equivalent() -> dict[str, str]:
-    """Mutant name -> why it is equivalent, from equivalent.toml."""
+def load_scope() -> Scope:
+    """What scope.toml says."""
+    scope = tomllib.loads((HERE / "scope.toml").read_text())
+    modules = [Module(**m) for m in scope["module"]]
+    return Scope(modules, scope.get("deselect", []), scope.get("skip_lines", []))
+
+
+@dataclass(frozen=True)
+class Equivalent:
+    """An entry of equivalent.toml: a surviving mutant argued equivalent."""
+
+    mutant: str
+    old: str
+    new: str
+    why: str
+
+    def matches(self, key: str, diff: str) -> bool:
+        """Whether survivor `key` with this diff is this mutant (same function, same change)."""
+        same_function = key.partition("__mutmut_")[0] == self.mutant.partition("__mutmut_")[0]
+        return same_function and change(diff) == (self.old, self.new)
+
+
+def load_equivalent() -> list[Equivalent]:
+    """The entries of equivalent.toml."""
     path = HERE / "equivalent.toml"
     if not path.exists():
-        return {}
-    return {e["mutant"]: e["why"] for e in tomllib.loads(path.read_text()).get("equivalent", [])}
+        return []
+    return [Equivalent(**e) for e in tomllib.loads(path.read_text()).get("equivalent", [])]
+
+
+def change(diff: str) -> tuple[str, str]:
+    """The lines a mutant's diff removes and adds, each stripped, joined by newlines."""
+    body = diff.splitlines()[2:]  # after the ---/+++ header
+    old = [line[1:].strip() for line in body if line.startswith("-")]
+    new = [line[1:].strip() for line in body if line.startswith("+")]
+    return "\n".join(old), "\n".join(new)
 
 
 def repository_files() -> list[str]:
@@ -107,7 +142,7 @@ def repository_files() -> list[str]:
     return [name for name in listed if name and (ROOT / name).is_file()]
 
 
-def make_copy(work: Path, modules: list[Module], tests: list[str]) -> None:
+def make_copy(work: Path, scope: Scope, modules: list[Module]) -> None:
     """Copy the working tree into `work` laid out as installed, with mutmut's settings."""
     if work.exists():
         shutil.rmtree(work)
@@ -121,8 +156,14 @@ def make_copy(work: Path, modules: list[Module], tests: list[str]) -> None:
     settings = {
         "source_paths": ["rlkit"],
         "only_mutate": sorted({m.installed for m in modules}),
-        "pytest_add_cli_args": ["-m", "not slow", "-p", "no:cacheprovider"],
-        "pytest_add_cli_args_test_selection": tests,
+        "do_not_mutate_patterns": scope.skip_lines,
+        "pytest_add_cli_args": [
+            *("-m", "not slow", "-p", "no:cacheprovider"),
+            *(arg for test in scope.deselect for arg in ("--deselect", test)),
+        ],
+        "pytest_add_cli_args_test_selection": sorted(
+            {t for m in modules for t in m.tests if (ROOT / t).exists()}
+        ),
         "use_git_change_detection": False,  # the copy lies inside the repository's work tree
     }
     with (work / "pyproject.toml").open("a") as f:
@@ -195,69 +236,82 @@ def results(work: Path, module: Module) -> dict[str, str]:
     }
 
 
-def diffs(work: Path, keys: list[str]) -> str:
+def diffs(work: Path, keys: list[str]) -> dict[str, str]:
     """mutmut's diffs of mutants `keys` (what `mutmut show KEY` prints), in one process."""
     script = (
-        "import sys\n"
+        "import json, sys\n"
         "from mutmut.mutation.diff_apply import get_diff_for_mutant\n"
-        "for key in sys.stdin.read().split():\n"
-        "    print(f'# {key}', get_diff_for_mutant(key), '', sep='\\n')\n"
+        "print(json.dumps({k: get_diff_for_mutant(k) for k in json.load(sys.stdin)}))\n"
     )
     command = [sys.executable, "-c", script]
-    done = subprocess.run(command, cwd=work, input=" ".join(keys), capture_output=True, text=True)
-    return done.stdout + done.stderr
+    done = subprocess.run(
+        command, cwd=work, input=json.dumps(keys), capture_output=True, text=True, check=True
+    )
+    found: dict[str, str] = json.loads(done.stdout)
+    return found
 
 
 def report(work: Path, modules: list[Module]) -> bool:
     """Print the per-module table, write survivors.txt; False if a module is not fully tested."""
-    equivalent = load_equivalent()
-    rows, survivors, healthy = [], [], True
+    status = {m.name: results(work, m) for m in modules}
+    alive = [k for m in modules for k, s in status[m.name].items() if s not in DETECTED]
+    diff = diffs(work, alive)
+    equivalents = load_equivalent()
+    explained = {k for k in alive for e in equivalents if e.matches(k, diff[k])}
     header = "| module | mutants | killed | survived | timeout | no tests | equivalent | score |"
     print(f"\n{header}\n|{' --- |' * 8}")
+    healthy = True
     for module in modules:
-        status = results(work, module)
-        counts = Counter(status.values())
-        equal = [k for k, s in status.items() if k in equivalent and s == "survived"]
-        stale = [k for k in equivalent if module.in_scope(k) and status.get(k) != "survived"]
-        live = [k for k, s in status.items() if s not in ("killed", "timeout") and k not in equal]
-        survivors += live
-        total = len(status)
-        score = (counts["killed"] + counts["timeout"]) / max(total - len(equal), 1)
-        rows.append(
+        counts = Counter(status[module.name].values())
+        total, equal = len(status[module.name]), len(explained & set(status[module.name]))
+        score = (counts["killed"] + counts["timeout"]) / max(total - equal, 1)
+        print(
             f"| {module.name} | {total} | {counts['killed']} | {counts['survived']} | "
-            f"{counts['timeout']} | {counts['no tests']} | {len(equal)} | {100 * score:.1f}% |"
+            f"{counts['timeout']} | {counts['no tests']} | {equal} | {100 * score:.1f}% |"
         )
-        print(rows[-1])
-        if total and counts["no tests"] == total:
-            print(f"  {module.name}: no test reached any mutant: is the copy imported?")
+        if not total or counts["no tests"] == total:
+            print(f"  {module.name}: no test reached a mutant: does Python import the copy?")
             healthy = False
-        if not total:
-            print(f"  {module.name}: no mutants were run")
-            healthy = False
-        for key in stale:
-            print(f"  equivalent.toml lists {key}, which is not a survivor now ({status.get(key)})")
-        other = {s: n for s, n in counts.items() if s not in ("killed", "survived", "timeout")}
+        other = {s: n for s, n in counts.items() if s not in (*DETECTED, "survived")}
         if other:
             print(f"  {module.name}: {other}")
-    (work.parent / "survivors.txt").write_text(diffs(work, survivors))
-    print(f"\n{len(survivors)} mutants survive that equivalent.toml does not explain; "
+    for e in equivalents:
+        in_run = any(m.in_scope(e.mutant) for m in modules)
+        if in_run and not any(e.matches(k, diff[k]) for k in alive):
+            print(f"  equivalent.toml: {e.mutant} ({e.old} -> {e.new}) did not survive this run")
+    unexplained = [k for k in alive if k not in explained]
+    text = "".join(survivor(k, status_of(status, k), diff[k]) for k in unexplained)
+    (work.parent / "survivors.txt").write_text(text)
+    print(f"\n{len(unexplained)} mutants survive that equivalent.toml does not explain; "
           f"their diffs: {work.parent / 'survivors.txt'}")  # fmt: skip
     return healthy
 
 
+def survivor(key: str, status: str, diff: str) -> str:
+    """A survivor's diff and an equivalent.toml entry to fill in if it is equivalent."""
+    old, new = (json.dumps(text, ensure_ascii=False) for text in change(diff))
+    entry = f'[[equivalent]]\nmutant = "{key}"\nold = {old}\nnew = {new}\nwhy = ""\n'
+    return f"# {key}: {status}\n{diff}\n\n{entry}\n"
+
+
+def status_of(status: dict[str, dict[str, str]], key: str) -> str:
+    """The status of mutant `key` in any module."""
+    return next(s[key] for s in status.values() if key in s)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="", help="the modules whose name contains this")
+    parser.add_argument("--only", default="", help="modules whose name contains one of a,b,...")
     parser.add_argument("--report", action="store_true", help="only score the last run")
     parser.add_argument("--dir", type=Path, default=ROOT / ".mutants", help="where to work")
     parser.add_argument("--children", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
-    modules = [m for m in load_scope() if args.only in m.name]
+    scope = load_scope()
+    modules = [m for m in scope.modules if any(part in m.name for part in args.only.split(","))]
     work = args.dir.resolve() / "work"
     if not args.report:
-        tests = sorted({t for m in modules for t in m.tests if (ROOT / t).exists()})
         start = time.perf_counter()
-        make_copy(work, modules, tests)
+        make_copy(work, scope, modules)
         code = run_mutmut(work, modules, args.children)
         print(f"mutmut exited {code} after {time.perf_counter() - start:.0f} s")
         if code != 0:
