@@ -166,9 +166,23 @@ def make_copy(work: Path, scope: Scope, modules: list[Module]) -> None:
         ),
         "use_git_change_detection": False,  # the copy lies inside the repository's work tree
     }
+    check_imports(work, modules)
     with (work / "pyproject.toml").open("a") as f:
         f.write("\n[tool.mutmut]\n")
         f.writelines(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
+
+
+def check_imports(work: Path, modules: list[Module]) -> None:
+    """Raise unless Python, with `work` first on sys.path as mutmut puts its copy, imports every
+    scoped module from `work` (and not, through the editable install, from the repository)."""
+    names = ", ".join(m.dotted for m in modules)
+    probe = f"import {names}; print(*(m.__file__ for m in ({names},)))"
+    env = {**os.environ, "PYTHONPATH": str(work), "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [sys.executable, "-c", probe]
+    found = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, check=True)
+    outside = [f for f in found.stdout.split() if not f.startswith(str(work))]
+    if outside:
+        raise RuntimeError(f"the copy is not what Python imports: {outside}")
 
 
 def undecorate(path: Path) -> None:
