@@ -88,6 +88,12 @@ def test_gaussian_samples_have_the_learned_std() -> None:
     assert samples.std() == pytest.approx(0.5, abs=0.01)
 
 
+def test_gaussian_samples_keep_the_dtype_of_the_mean() -> None:
+    head = GaussianHead(1, 2, log_std_init=0.0)
+    for dtype in (np.float32, np.float64):
+        assert head.sample(np.zeros((3, 2), dtype), np.random.default_rng(0)).dtype == dtype
+
+
 def box_actor(log_std: float = 1.0) -> Actor:
     box = gym.spaces.Box(-0.5, 0.5, (2,), np.float32)
     net = build_actor_critic(config(log_std_init=log_std), spec(act=box), with_value=True)
@@ -209,6 +215,38 @@ def test_gradient_step_clips_the_norm() -> None:
     assert norm > 0.5
     grads = [p.grad.flatten() for p in net.parameters() if p.grad is not None]
     assert torch.cat(grads).norm().item() == pytest.approx(0.5, rel=1e-4)
+
+
+def test_learning_rate_decays_to_0_over_one_step() -> None:
+    net = build_actor_critic(config(), spec(), with_value=True)
+    optimizer = build_optimizer(net, config(learning_rate=0.01))
+    assert decay_learning_rate(optimizer, 0, 1) == 0.01
+    assert decay_learning_rate(optimizer, 1, 1) == 0.0
+
+
+def _gradient_norms(max_grad_norm: float, **settings: Any) -> tuple[float, float]:
+    """(norm gradient_step returns, norm of the gradients it leaves) for a fixed loss."""
+    torch.manual_seed(0)
+    net = build_actor_critic(config(**settings), spec(), with_value=True)
+    obs = torch.ones(8, 4)
+    loss = (net.policy_params(obs).sum() + net.values(obs).sum()) * 1e-4
+    norm = gradient_step(loss, torch.optim.SGD(net.parameters(), lr=0.0), net, max_grad_norm)
+    grads = torch.cat([p.grad.flatten() for p in net.parameters() if p.grad is not None])
+    return norm, grads.norm().item()
+
+
+@pytest.mark.parametrize("critic_learning_rate", [None, 0.05])
+def test_gradient_step_norm_covers_every_parameter_group(critic_learning_rate: Any) -> None:
+    settings = {"critic_learning_rate": critic_learning_rate, "shared_trunk": False}
+    norm, left = _gradient_norms(0.0, **settings)  # 0: no clipping
+    assert norm == pytest.approx(left, rel=1e-6)
+
+
+def test_gradient_step_clips_to_max_norm_over_norm_plus_1e_6() -> None:
+    norm, _ = _gradient_norms(0.0)
+    limit = norm / 10
+    assert _gradient_norms(limit)[1] == pytest.approx(limit * norm / (norm + 1e-6), rel=1e-4)
+    assert _gradient_norms(1.5 * norm)[1] == pytest.approx(norm, rel=1e-5)  # below: untouched
 
 
 def test_policy_gradient_loss_parts() -> None:
