@@ -22,6 +22,8 @@ import pytest
 
 from rlkit.experiment import parse_seeds
 
+KIND_VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "OPENBLAS_CORETYPE")
+"""Environment variables that select other kernels, as another CPU kind would (recorded)."""
 Outcome = tuple[bool, str]
 """Whether one seed met the claim, and what it reached (for the failure message)."""
 
@@ -59,8 +61,7 @@ def _measure(claim: Callable[[int], Outcome], seeds: Sequence[int], name: str) -
             "seed": seed,
             "met": ok,
             "detail": detail,
-            "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY", "native"),
-            "mkl_cbwr": os.environ.get("MKL_CBWR", ""),
+            "kind": {k: os.environ[k] for k in KIND_VARIABLES if k in os.environ} or "native",
         }
         print(json.dumps(row))
         if out:

@@ -14,9 +14,10 @@ Kinds (environment variables read when torch and numpy load):
   mkl      MKL_CBWR=COMPATIBLE: MKL's reproducible-results matrix kernels (others than the
            AVX2 or AVX-512 ones MKL picks on its own), ATen's native kernels
   both     the two together
-Each kind gives each seed a different trajectory, as another machine would (checked with bitwise
-hashes of matmuls and reductions: MKL_ENABLE_INSTRUCTIONS and OPENBLAS_CORETYPE changed none of
-the results a DQN depends on, these do).
+  openblas OPENBLAS_CORETYPE=Nehalem: numpy's matrix products with OpenBLAS's SSE kernels (the
+           GA and DQN's acting run their MLPs in numpy; torch does not use OpenBLAS)
+Each kind changes bits of the results (checked with hashes of matmuls and reductions;
+MKL_ENABLE_INSTRUCTIONS and NPY_DISABLE_CPU_FEATURES changed none), as another machine would.
 
     python experiments/benchmarks/learning_seeds.py cartpole_dqn --seeds 0-4
     python experiments/benchmarks/learning_seeds.py cartpole_dqn cartpole_double_dqn \
@@ -43,6 +44,7 @@ KINDS: dict[str, dict[str, str]] = {
     "default": {"ATEN_CPU_CAPABILITY": "default"},
     "mkl": {"MKL_CBWR": "COMPATIBLE"},
     "both": {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"},
+    "openblas": {"OPENBLAS_CORETYPE": "Nehalem"},
 }
 
 
