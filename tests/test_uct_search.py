@@ -53,6 +53,14 @@ def test_rollout_moves_are_uniformly_random() -> None:
     assert np.mean(returns) == pytest.approx(1.5, abs=0.08)
 
 
+def test_a_rollout_policy_sees_the_model() -> None:
+    def last_move_while_early(model: Any, moves: Any, rng: Any) -> int:
+        return int(moves[-1] if model.t < 2 else moves[0])
+
+    search = UCTSearch(UCTConfig(), 0, rollout_policy=last_move_while_early)
+    assert search._rollout(_Sim(Chain(3, width=2)), 0) == 2 + 2 + 1  # type: ignore[arg-type]
+
+
 def child(value: float, visits: int, proven: float | None = None) -> Node:
     node = Node(None, 0.0, False, 0, [])
     node.value, node.visits, node.proven = value, visits, proven
@@ -112,3 +120,9 @@ def test_expansion_picks_an_untried_move_at_random() -> None:
         assert search.root is not None
         first |= set(search.root.children)
     assert len(first) > 3  # of 9 moves
+
+
+def test_every_simulation_visits_the_root_and_one_of_its_children_once() -> None:
+    root = searched_root(tictactoe(), 50)
+    assert root.visits == 50
+    assert sum(c.visits for c in root.children.values()) == 50
