@@ -22,12 +22,15 @@ MKL_ENABLE_INSTRUCTIONS and NPY_DISABLE_CPU_FEATURES changed none), as another m
     python experiments/benchmarks/learning_seeds.py cartpole_dqn --seeds 0-4
     python experiments/benchmarks/learning_seeds.py cartpole_dqn cartpole_double_dqn \
         --seeds 0-9 --kinds native default mkl both --workers 2 --out seeds.jsonl
+    python experiments/benchmarks/learning_seeds.py --markdown seeds.jsonl \
+        --claim cartpole_dqn=1/4      # tables for RESULTS.md, with the claim's failure chance
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -105,6 +108,57 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print(f"{experiment} [{kind}]: {len(hits)}/{len(group)} reached; median step {median}")
 
 
+def chance_of_failing(p: float, k: int, n: int) -> float:
+    """P(fewer than k of n seeds succeed) when each succeeds independently with probability p."""
+    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k))
+
+
+def kind_name(row: dict[str, Any]) -> str:
+    """The kind a row was measured on: this script's names, or the test rows' variables."""
+    kind = row.get("kind", "native")
+    if isinstance(kind, str):
+        return kind
+    named = {name: variables for name, variables in KINDS.items() if variables == kind}
+    return next(iter(named), ",".join(f"{k}={v}" for k, v in kind.items()))
+
+
+def cell(row: dict[str, Any], ok: bool) -> str:
+    """A run's outcome: the step it reached the target at, or 'no (best evaluation)'."""
+    if "reached_at" not in row:  # a test's row: met or not
+        return "yes" if ok else "no"
+    return f"{row['reached_at']:,}" if ok else f"no ({row['best_eval']:.0f})"
+
+
+def markdown(rows: list[dict[str, Any]], claims: dict[str, tuple[int, int]]) -> str:
+    """Per experiment (or test): a seeds x kinds table of outcomes, the success rate, and the
+    chance that its k-of-n claim fails at that rate."""
+    out: list[str] = []
+    names = list(dict.fromkeys(r.get("experiment") or r["test"] for r in rows))
+    for name in names:
+        mine = [r for r in rows if (r.get("experiment") or r.get("test")) == name]
+        kinds = list(dict.fromkeys(kind_name(r) for r in mine))
+        seeds = sorted({r["seed"] for r in mine})
+        cells: dict[tuple[int, str], str] = {}
+        met = 0
+        for r in mine:
+            ok = r["met"] if "met" in r else r.get("reached_at") is not None
+            met += ok
+            cells[(r["seed"], kind_name(r))] = cell(r, ok)
+        out += [f"**{name}**", "", "| seed | " + " | ".join(kinds) + " |"]
+        out.append("| --- |" + " --- |" * len(kinds))
+        for seed in seeds:
+            row = [cells.get((seed, kind), "") for kind in kinds]
+            out.append(f"| {seed} | " + " | ".join(row) + " |")
+        p = met / len(mine)
+        line = f"Met in {met} of {len(mine)} runs (p = {p:.2f})."
+        if name in claims:
+            k, n = claims[name]
+            line += f" The test's claim, {k} of {n} seeds, fails with probability "
+            line += f"{chance_of_failing(p, k, n):.1e} at that rate."
+        out += ["", line, ""]
+    return "\n".join(out)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiments", nargs="*")
@@ -115,7 +169,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", type=Path, help="append one JSON line per run")
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--markdown", type=Path, help="print tables of a JSON-lines file (this script's --out, "
+        "or tests/across_seeds.py's RLKIT_MEASURE_OUT) and exit",
+    )  # fmt: skip
+    parser.add_argument(
+        "--claim", action="append", default=[], metavar="NAME=K/N",
+        help="with --markdown: the k-of-n claim a test makes for NAME",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.markdown:
+        rows = [json.loads(line) for line in args.markdown.read_text().splitlines() if line]
+        claims = {}
+        for text in args.claim:
+            name, _, ratio = text.partition("=")
+            k, _, n = ratio.partition("/")
+            claims[name] = (int(k), int(n))
+        print(markdown([r for r in rows if "error" not in r], claims))
+        return
     if args.one:
         name, seed, target = args.one
         print(json.dumps(one_run(name, int(seed), float(target), args.set)))
