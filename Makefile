@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN_DIR ?= runs/frozenlake_qlearning-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup run test lint typecheck unit wheel-check mutants clean
+.PHONY: setup run test lint typecheck unit wheel-check mutants planted-bugs clean
 
 setup: $(VENV)/.installed
 
@@ -44,6 +44,11 @@ $(VENV)/.mutation: $(VENV)/.installed
 
 mutants:
 	$(BIN)/python tests/mutation/run_mutants.py $(MUTANTS_ARGS)
+
+# Known RL bugs (tests/planted/*.toml) planted one at a time in a private copy: each must make a
+# fast test fail. Not part of `make test` (a few minutes).
+planted-bugs: setup
+	$(BIN)/python tests/planted/plant.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
