@@ -110,16 +110,17 @@ def test_hand_written_gradient_equals_autograd(loss: str, prioritized: bool) -> 
 def test_gradients_are_clipped_to_max_grad_norm() -> None:
     def gradient_after_one_step(max_grad_norm: float) -> tuple[float, float]:
         a = agent(max_grad_norm=max_grad_norm)
-        a.observe(step(0, 5.0, obs=0.5))
+        set_q(a, online=[0.0, 0.0], target=[0.0, 0.0])  # only b[0] gets a gradient: td = 1e-3
+        a.observe(step(0, 1e-3))
         norm = a.update()["grad_norm"]  # before clipping
         return norm, float(torch.linalg.vector_norm(a.grad))
 
     norm, unclipped = gradient_after_one_step(0.0)  # 0: no clipping
+    assert norm == pytest.approx(1e-3, rel=1e-5)
     assert unclipped == pytest.approx(norm, rel=1e-6)
-    limit = norm / 10
-    assert gradient_after_one_step(limit)[1] == pytest.approx(
-        limit * norm / (norm + 1e-6), rel=1e-5
-    )
+    limit = norm / 10  # clipped to limit * norm / (norm + 1e-6): 1e-6 matters at this scale
+    clipped = limit * norm / (norm + 1e-6)
+    assert gradient_after_one_step(limit)[1] == pytest.approx(clipped, rel=1e-5)
     assert gradient_after_one_step(1.5 * norm)[1] == pytest.approx(norm, rel=1e-5)  # below it
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from rlkit.novelty import NoveltyArchive, NoveltyConfig, normalised_ranks
 
 
-def test_novelty_is_the_mean_distance_to_the_k_nearest_others() -> None:
+@pytest.mark.parametrize("k", [1, 5])
+def test_novelty_is_the_mean_distance_to_the_k_nearest_others(k: int) -> None:
     behaviours = np.random.default_rng(0).normal(size=(40, 2))
-    archive = NoveltyArchive(NoveltyConfig(mode="ns", k=5), seed=0)
+    archive = NoveltyArchive(NoveltyConfig(mode="ns", k=k), seed=0)
     distances = np.linalg.norm(behaviours[:, None] - behaviours[None], axis=2)
-    expected = [np.sort(np.delete(row, i))[:5].mean() for i, row in enumerate(distances)]
+    expected = [np.sort(np.delete(row, i))[:k].mean() for i, row in enumerate(distances)]
     np.testing.assert_allclose(archive.novelty(behaviours), expected)
 
 

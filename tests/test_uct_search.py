@@ -12,12 +12,14 @@ from rlkit.envs.boardgames import TicTacToeEnv
 
 
 class Chain:
-    """A one-player model: `length` moves, each move a in 0..width-1 earns 1 + a."""
+    """A one-player model: `length` moves, each move a in 0..width-1 earns 1 + a; with
+    `always_legal` the moves stay legal after the end, as an Atari model's do."""
 
     num_players = 1
 
-    def __init__(self, length: int, width: int = 1) -> None:
+    def __init__(self, length: int, width: int = 1, always_legal: bool = False) -> None:
         self.length, self.width, self.t = length, width, 0
+        self.always_legal = always_legal
 
     def clone_state(self) -> int:
         return self.t
@@ -29,7 +31,7 @@ class Chain:
         return 0
 
     def legal_actions(self) -> list[int]:
-        return list(range(self.width)) if self.t < self.length else []
+        return list(range(self.width)) if self.t < self.length or self.always_legal else []
 
     def step(self, action: int) -> tuple[None, float, bool, bool, dict[str, Any]]:
         self.t += 1
@@ -126,3 +128,11 @@ def test_every_simulation_visits_the_root_and_one_of_its_children_once() -> None
     root = searched_root(tictactoe(), 50)
     assert root.visits == 50
     assert sum(c.visits for c in root.children.values()) == 50
+
+
+def test_the_search_never_expands_a_finished_game() -> None:
+    search = UCTSearch(UCTConfig(simulations=20, reuse_tree=True), 0)
+    search.choose(Chain(1, width=2, always_legal=True))  # type: ignore[arg-type]
+    assert search.root is not None
+    assert [c.terminal for c in search.root.children.values()] == [True, True]
+    assert all(not c.children and not c.untried for c in search.root.children.values())
