@@ -33,12 +33,13 @@ test: lint typecheck unit
 wheel-check: setup
 	bash .ci/wheel-check $(BIN)/python
 
-# Mutation testing, not part of `make test` (tens of minutes): mutmut over the maths and agent
-# updates listed in tests/mutation/scope.toml, with their fast tests, scored per module.
-# MUTANTS_ARGS="--only replay" narrows it; results and survivors' diffs stay in .mutants/.
+# Mutation testing, not part of `make test` (~20 minutes on 2 busy cores): mutmut over the maths
+# and agent updates listed in tests/mutation/scope.toml, with their fast tests, scored per module
+# (experiments/benchmarks/RESULTS_mutation.md). MUTANTS_ARGS="--only replay" narrows it; results
+# and survivors' diffs stay in .mutants/.
 mutants: $(VENV)/.mutation
 
-$(VENV)/.mutation: $(VENV)/.installed
+$(VENV)/.mutation: $(VENV)/.installed pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[mutation]'
 	touch $@
 

@@ -9,15 +9,17 @@ installed editable with a package-dir mapping (`rlkit.agents` is agents/, ...), 
 comes after the path finder, so a copy laid out like the repository would give the mutated
 rlkit/ but the ORIGINAL agents/: mutants of agents/*.py would silently never run. The copy made
 here is laid out as installed instead (agents/ becomes rlkit/agents/, envs/ rlkit/envs/,
-experiments/ rlkit/experiments/, real folders that mutmut walks and copies), and the run fails
-if a scoped module's mutants are never reached by a test. The repository itself is only read.
+experiments/ rlkit/experiments/, real folders that mutmut walks and copies); the run stops if
+Python would import a scoped module from anywhere else, and fails if a scoped module's mutants
+are never reached by a test. The repository itself is only read.
 
     python tests/mutation/run_mutants.py                 # every module of scope.toml
     python tests/mutation/run_mutants.py --only dqn,mcts # modules whose name contains dqn or mcts
     python tests/mutation/run_mutants.py --report        # score the last run again, no run
 
-The copy, mutmut's results and `survivors.txt` (the diff of every surviving mutant) stay in
-`.mutants/` (git-ignored); `cd .mutants/work && ../../.venv/bin/mutmut show NAME` shows one.
+The copy, mutmut's results, `survivors.txt` (the diff of every survivor equivalent.toml does not
+explain, with an entry to fill in) and `equivalent.md` (the survivors it does explain, as a table)
+stay in `.mutants/` (git-ignored); `cd .mutants/work && ../../.venv/bin/mutmut show NAME` shows one.
 """
 
 from __future__ import annotations
@@ -293,12 +295,25 @@ def report(work: Path, modules: list[Module]) -> bool:
         in_run = any(m.in_scope(e.mutant) for m in modules)
         if in_run and not any(e.matches(k, diff[k]) for k in alive):
             print(f"  equivalent.toml: {e.mutant} ({e.old} -> {e.new}) did not survive this run")
+    matched = [(k, e) for k in alive for e in equivalents if e.matches(k, diff[k])]
+    (work.parent / "equivalent.md").write_text(equivalent_table(matched))
     unexplained = [k for k in alive if k not in explained]
     text = "".join(survivor(k, status_of(status, k), diff[k]) for k in unexplained)
     (work.parent / "survivors.txt").write_text(text)
     print(f"\n{len(unexplained)} mutants survive that equivalent.toml does not explain; "
           f"their diffs: {work.parent / 'survivors.txt'}")  # fmt: skip
     return healthy
+
+
+def equivalent_table(matched: list[tuple[str, Equivalent]]) -> str:
+    """A markdown table of the survivors argued equivalent in this run."""
+    rows = ["| mutant | change | why equivalent |", "| --- | --- | --- |"]
+    for key, e in matched:
+        name = key.replace("xǁ", "").replace("ǁ", ".").replace(".x_", ".")
+        name = name.replace("__mutmut_", " #")
+        old, new = (f"`{text}`".replace("|", "\\|") for text in (e.old, e.new))
+        rows.append(f"| `{name}` | {old} → {new} | {e.why.replace('|', '/')} |")
+    return "\n".join(rows) + "\n"
 
 
 def survivor(key: str, status: str, diff: str) -> str:
