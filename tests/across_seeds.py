@@ -55,11 +55,11 @@ def _measure(claim: Callable[[int], Outcome], seeds: Sequence[int], name: str) -
     """Run every seed and record each outcome (RLKIT_MEASURE_SEEDS mode)."""
     out = os.environ.get("RLKIT_MEASURE_OUT")
     for seed in seeds:
-        ok, detail = claim(seed)
+        met, detail = claim(seed)
         row = {
             "test": name,
             "seed": seed,
-            "met": ok,
+            "met": bool(met),
             "detail": detail,
             "kind": {k: os.environ[k] for k in KIND_VARIABLES if k in os.environ} or "native",
         }
