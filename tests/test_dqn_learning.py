@@ -2,9 +2,10 @@
 
 The claim is over seeds, not one trajectory (see tests/across_seeds.py): for each variant, at
 least K of SEEDS reach a periodic greedy evaluation (20 episodes) of 475 or more within the
-shipped 50,000-step budget. K and SEEDS come from the per-seed success rate measured over
-10 seeds and four emulated CPU kinds (experiments/benchmarks/RESULTS.md, "Learning tests across
-CPU kinds"), chosen so that the test fails by chance less than once in a thousand runs.
+shipped 50,000-step budget. Measured over seeds and emulated CPU kinds (experiments/benchmarks/
+RESULTS.md, "Learning tests across CPU kinds"), a seed reaches it with probability about 0.9 or
+more for every variant (Double DQN's seed 0 misses on this AMD machine, meets on Intel
+AVX-512); 1 of 4 seeds then fails by chance less than once in ten thousand runs.
 """
 
 from pathlib import Path
@@ -16,7 +17,7 @@ from rlkit.experiment import load_experiment
 from rlkit.runner import train
 
 pytestmark = pytest.mark.slow
-SEEDS, K = (0, 1, 2), 1
+SEEDS, K = (0, 1, 2, 3), 1
 VARIANTS = ["cartpole_dqn", "cartpole_double_dqn", "cartpole_dueling_dqn",
             "cartpole_dueling_double_dqn"]  # fmt: skip
 

@@ -1,8 +1,9 @@
 """Learning tests: tuned REINFORCE and A2C reach a greedy 475 on CartPole-v1.
 
-Claims over seeds (tests/across_seeds.py), K and SEEDS chosen from the success rates measured
-over 10 seeds and four emulated CPU kinds (experiments/benchmarks/RESULTS.md, "Learning tests
-across CPU kinds").
+Claims over seeds (tests/across_seeds.py): 1 of 3 seeds. Measured over seeds 0-9 natively and
+with ATEN_CPU_CAPABILITY=default, every run met both claims (experiments/benchmarks/RESULTS.md,
+"Learning tests across CPU kinds"); at the estimated rate (21/22) the claim fails by chance
+less than once in ten thousand runs.
 """
 
 from pathlib import Path

@@ -130,8 +130,8 @@ def cell(row: dict[str, Any], ok: bool) -> str:
 
 
 def markdown(rows: list[dict[str, Any]], claims: dict[str, tuple[int, int]]) -> str:
-    """Per experiment (or test): a seeds x kinds table of outcomes, the success rate, and the
-    chance that its k-of-n claim fails at that rate."""
+    """Per experiment (or test): a seeds x kinds table of outcomes, the success rate (Laplace's
+    estimate), and the chance that its k-of-n claim fails at that rate."""
     out: list[str] = []
     names = list(dict.fromkeys(r.get("experiment") or r["test"] for r in rows))
     for name in names:
@@ -149,8 +149,8 @@ def markdown(rows: list[dict[str, Any]], claims: dict[str, tuple[int, int]]) -> 
         for seed in seeds:
             row = [cells.get((seed, kind), "") for kind in kinds]
             out.append(f"| {seed} | " + " | ".join(row) + " |")
-        p = met / len(mine)
-        line = f"Met in {met} of {len(mine)} runs (p = {p:.2f})."
+        p = (met + 1) / (len(mine) + 2)  # Laplace's rule: never takes 10 of 10 for certainty
+        line = f"Met in {met} of {len(mine)} runs; p = (met + 1) / (runs + 2) = {p:.3f}."
         if name in claims:
             k, n = claims[name]
             line += f" The test's claim, {k} of {n} seeds, fails with probability "
