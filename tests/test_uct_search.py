@@ -136,3 +136,51 @@ def test_the_search_never_expands_a_finished_game() -> None:
     assert search.root is not None
     assert [c.terminal for c in search.root.children.values()] == [True, True]
     assert all(not c.children and not c.untried for c in search.root.children.values())
+
+
+class Line:
+    """A two-player model along one forced line of moves: `turns[t]` is to move after t moves;
+    the last move wins (+1 to its mover). With `stuck`, the last state is not over but has no
+    legal move and pays nothing."""
+
+    num_players = 2
+
+    def __init__(self, turns: list[int], stuck: bool = False) -> None:
+        self.turns, self.stuck, self.t = turns, stuck, 0
+
+    def clone_state(self) -> int:
+        return self.t
+
+    def restore_state(self, state: int) -> None:
+        self.t = state
+
+    def to_play(self) -> int:
+        return self.turns[self.t]
+
+    def legal_actions(self) -> list[int]:
+        return [0] if self.t < len(self.turns) - 1 else []
+
+    def step(self, action: int) -> tuple[None, float, bool, bool, dict[str, Any]]:
+        self.t += 1
+        over = self.t == len(self.turns) - 1 and not self.stuck
+        return None, 1.0 if over else 0.0, over, False, {}
+
+
+def solved_root(model: Line) -> Node:
+    search = UCTSearch(UCTConfig(simulations=10, reuse_tree=True), 0)
+    search.choose(model)  # type: ignore[arg-type]
+    assert search.root is not None
+    return search.root
+
+
+@pytest.mark.parametrize("after_the_end", [0, 1])
+def test_the_solver_follows_who_moves_when_a_player_moves_twice(after_the_end: int) -> None:
+    # Player 0 moves, moves again and wins; who is "to move" after the end does not matter.
+    root = solved_root(Line([0, 0, after_the_end]))
+    assert root.children[0].proven == 1.0  # to player 0, who moved into it: a win
+    assert root.proven == -1.0  # to player 1, who (by convention) moved into the root: a loss
+
+
+def test_a_state_without_legal_moves_ends_the_game() -> None:
+    root = solved_root(Line([0, 1, 0], stuck=True))  # after two moves nobody can move
+    assert root.proven == 0.0
