@@ -65,9 +65,11 @@ class Piecewise:
         (s0, v0) = self.points[0]
         if step <= s0:
             return v0
-        for s1, v1 in self.points[1:]:
-            if step <= s1:
-                return v0 + (step - s0) / (s1 - s0) * (v1 - v0) if s1 > s0 else v1
+        for s1, v1 in self.points[1:]:  # step > s0 here, so step < s1 means s1 > s0
+            if step < s1:
+                return v0 + (step - s0) / (s1 - s0) * (v1 - v0)
+            if step == s1:
+                return v1  # exactly, not v0 + (v1 - v0), which can miss it by a few ulps
             s0, v0 = s1, v1
         return v0
 

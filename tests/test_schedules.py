@@ -82,3 +82,9 @@ def test_schedule_config_rejects_bad_values() -> None:
         from_dict(ScheduleConfig, {"kind": "piecewise", "points": [[10, 1.0], [0, 0.0]]}, "e")
     with pytest.raises(ConfigError, match="must be >= 0"):
         from_dict(ScheduleConfig, {"steps": -1}, "e")
+
+
+def test_piecewise_is_exact_at_its_points() -> None:
+    """At a breakpoint the value is the point's own, not v0 + (v1 - v0) rounded."""
+    s = Piecewise(((0, 1.0), (100, 0.01), (300, 0.0)))
+    assert [s(0), s(100), s(300)] == [1.0, 0.01, 0.0]
