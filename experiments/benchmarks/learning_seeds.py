@@ -155,6 +155,13 @@ def markdown(rows: list[dict[str, Any]], claims: dict[str, tuple[int, int]]) -> 
             k, n = claims[name]
             line += f" The test's claim, {k} of {n} seeds, fails with probability "
             line += f"{chance_of_failing(p, k, n):.1e} at that rate."
+        finals = sorted(r["final_eval"] for r in mine if "final_eval" in r)
+        if finals:
+            median = finals[len(finals) // 2]
+            line += (
+                " Final evaluation (the run's last checkpoint: the policy that met the target, "
+                f"where one did): min {finals[0]:.1f}, median {median:.1f}."
+            )
         out += ["", line, ""]
     return "\n".join(out)
 
