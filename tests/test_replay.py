@@ -768,29 +768,20 @@ def test_alpha_flattens_priorities() -> None:
     assert found[0.0] == pytest.approx(0.25, abs=0.01)
 
 
-def test_importance_weights_by_hand_for_a_tiny_memory() -> None:
+@pytest.mark.parametrize("beta", [1.0, None], ids=["beta_1", "default_beta"])
+def test_importance_weights_by_hand_for_a_tiny_memory(beta: float | None) -> None:
     memory = plain(10, prioritized=True, alpha=1.0, priority_eps=1e-9)
     memory.add(vector_step(0))
     memory.add(vector_step(1))
     memory.update_priorities(
         np.array([index_of(memory, 0), index_of(memory, 1)]), np.array([1.0, 3.0])
     )
-    batch = memory.sample(200, np.random.default_rng(0), beta=1.0)
+    given = {} if beta is None else {"beta": beta}  # the default is full correction, beta = 1
+    batch = memory.sample(200, np.random.default_rng(0), **given)
     # P = 1/4, 3/4 with N = 2: (N P) ** -1 = 2 and 2/3; over the batch max 2: 1 and 1/3.
     np.testing.assert_allclose(batch.weight[batch.obs[:, 0] == 0], 1.0)
     np.testing.assert_allclose(batch.weight[batch.obs[:, 0] == 1], 1 / 3, rtol=1e-6)
     assert batch.weight.dtype == np.float32
-
-
-def test_importance_weights_default_to_full_correction() -> None:
-    memory = plain(10, prioritized=True, alpha=1.0, priority_eps=1e-9)
-    memory.add(vector_step(0))
-    memory.add(vector_step(1))
-    memory.update_priorities(
-        np.array([index_of(memory, 0), index_of(memory, 1)]), np.array([1.0, 3.0])
-    )
-    batch = memory.sample(200, np.random.default_rng(0))  # beta = 1: the weights above
-    np.testing.assert_allclose(batch.weight[batch.obs[:, 0] == 1], 1 / 3, rtol=1e-6)
 
 
 def test_update_priorities_changes_sampling() -> None:
