@@ -8,10 +8,10 @@ mutmut copies the sources into `mutants/` and puts that folder first on sys.path
 installed editable with a package-dir mapping (`rlkit.agents` is agents/, ...), whose finder
 comes after the path finder, so a copy laid out like the repository would give the mutated
 rlkit/ but the ORIGINAL agents/: mutants of agents/*.py would silently never run. The copy made
-here is laid out as installed instead (agents/ becomes rlkit/agents/, envs/ rlkit/envs/,
-experiments/ rlkit/experiments/, real folders that mutmut walks and copies); the run stops if
-Python would import a scoped module from anywhere else, and fails if a scoped module's mutants
-are never reached by a test. The repository itself is only read.
+here is laid out as installed instead (tests/installed_copy.py: agents/ becomes rlkit/agents/,
+envs/ rlkit/envs/, experiments/ rlkit/experiments/, real folders that mutmut walks and copies);
+the run stops if Python would import a scoped module from anywhere else, and fails if a scoped
+module's mutants are never reached by a test. The repository itself is only read.
 
     python tests/mutation/run_mutants.py                 # every module of scope.toml
     python tests/mutation/run_mutants.py --only dqn,mcts # modules whose name contains dqn or mcts
@@ -28,7 +28,6 @@ import argparse
 import ast
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -37,10 +36,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for installed_copy
+from installed_copy import ROOT, check_imports, copy_as_installed, installed_path
+
 HERE = Path(__file__).resolve().parent
-MOVED = {"agents": "rlkit/agents", "envs": "rlkit/envs", "experiments": "rlkit/experiments"}
-"""Top-level folders that are subpackages of rlkit once installed (pyproject's package-dir)."""
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped"}
 STATUS |= {36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout"}
 """mutmut's exit codes (mutmut.stats.status_by_exit_code); anything else counts as suspicious."""
@@ -61,8 +60,7 @@ class Module:
     @property
     def installed(self) -> str:
         """Its path in the copy laid out as installed (agents/x.py -> rlkit/agents/x.py)."""
-        top, _, rest = self.file.partition("/")
-        return f"{MOVED[top]}/{rest}" if top in MOVED else self.file
+        return installed_path(self.file)
 
     @property
     def dotted(self) -> str:
@@ -135,24 +133,9 @@ def change(diff: str) -> tuple[str, str]:
     return "\n".join(old), "\n".join(new)
 
 
-def repository_files() -> list[str]:
-    """Tracked and untracked, not ignored, files of the working tree."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split("\n")  # fmt: skip
-    return [name for name in listed if name and (ROOT / name).is_file()]
-
-
 def make_copy(work: Path, scope: Scope, modules: list[Module]) -> None:
     """Copy the working tree into `work` laid out as installed, with mutmut's settings."""
-    if work.exists():
-        shutil.rmtree(work)
-    for name in repository_files():
-        top, _, rest = name.partition("/")
-        target = work / (f"{MOVED[top]}/{rest}" if top in MOVED and rest else name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, target)
+    copy_as_installed(work)
     for module in modules:
         undecorate(work / module.installed)
     settings = {
@@ -168,23 +151,10 @@ def make_copy(work: Path, scope: Scope, modules: list[Module]) -> None:
         ),
         "use_git_change_detection": False,  # the copy lies inside the repository's work tree
     }
-    check_imports(work, modules)
+    check_imports(work, [m.dotted for m in modules])
     with (work / "pyproject.toml").open("a") as f:
         f.write("\n[tool.mutmut]\n")
         f.writelines(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
-
-
-def check_imports(work: Path, modules: list[Module]) -> None:
-    """Raise unless Python, with `work` first on sys.path as mutmut puts its copy, imports every
-    scoped module from `work` (and not, through the editable install, from the repository)."""
-    names = ", ".join(m.dotted for m in modules)
-    probe = f"import {names}; print(*(m.__file__ for m in ({names},)))"
-    env = {**os.environ, "PYTHONPATH": str(work), "PYTHONDONTWRITEBYTECODE": "1"}
-    command = [sys.executable, "-c", probe]
-    found = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, check=True)
-    outside = [f for f in found.stdout.split() if not f.startswith(str(work))]
-    if outside:
-        raise RuntimeError(f"the copy is not what Python imports: {outside}")
 
 
 def undecorate(path: Path) -> None:

@@ -4,8 +4,8 @@ Each `tests/planted/*.toml` file lists bugs as `[[bug]]` tables: `name`, `file` 
 repository root), `old` (text that occurs exactly once in that file), `new` (the buggy text) and
 `tests` (pytest arguments that select where the bug should be caught; default: the whole fast
 suite). The bugs are planted in a private copy of the working tree (so nothing here is ever
-left modified), laid out as installed (`rlkit/agents` links to `agents/`, ...) so that Python
-imports it ahead of the editable install. For each bug the
+left modified), laid out as installed (tests/installed_copy.py) so that Python imports it ahead
+of the editable install. For each bug the
 file is rewritten, the selected tests run with `-m "not slow" -x`, and the file is restored. A
 bug is caught when a test fails (pytest exit code 1); a collection error (exit code 2) means the
 planted text itself is broken, and is reported so.
@@ -18,8 +18,6 @@ planted text itself is broken, and is reported so.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,7 +26,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for installed_copy
+from installed_copy import check_imports, copy_as_installed, installed_path, python_env
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -53,30 +53,6 @@ def load_bugs() -> list[Bug]:
     return bugs
 
 
-def private_copy(top: Path) -> tuple[Path, dict[str, str]]:
-    """Copy the working tree into top/work, laid out as installed; (work dir, environment)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split("\n")  # fmt: skip
-    work = top / "work"
-    for name in filter(None, listed):
-        if (ROOT / name).is_file():
-            (work / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, work / name)
-    for package in ("agents", "envs", "experiments"):  # rlkit.agents is agents/, ...
-        (work / "rlkit" / package).symlink_to(work / package)
-    # The copy's root comes first on sys.path (python -m puts the working directory there).
-    env = {**os.environ, "PYTHONPATH": str(work), "PYTHONDONTWRITEBYTECODE": "1"}
-    probe = "import rlkit.agents, rlkit.envs; print(rlkit.agents.__file__, rlkit.envs.__file__)"
-    found = subprocess.run(
-        [sys.executable, "-c", probe], cwd=work, env=env, capture_output=True, text=True
-    )
-    if not all(f.startswith(str(top)) for f in found.stdout.split()):
-        raise RuntimeError(f"the private copy is not what Python imports: {found.stdout}")
-    return work, env
-
-
 def pytest(tests: list[str], work: Path, env: dict[str, str]) -> tuple[int, str]:
     """Exit code and the first failure (or the last line) of a fast-suite run over `tests`."""
     command = [sys.executable, "-m", "pytest", "-q", "-x", "-m", "not slow"]
@@ -88,7 +64,7 @@ def pytest(tests: list[str], work: Path, env: dict[str, str]) -> tuple[int, str]
 
 def plant(bug: Bug, work: Path, env: dict[str, str]) -> tuple[str, str]:
     """Run the tests with `bug` planted; ('caught' | 'SURVIVED' | 'BROKEN', detail)."""
-    path = work / bug.file
+    path = work / installed_path(bug.file)
     original = path.read_text()
     count = original.count(bug.old)
     if count != 1:
@@ -116,7 +92,10 @@ def main() -> int:
             print(f"{bug.name:40} {bug.file}  {bug.why}")
         return 0
     with tempfile.TemporaryDirectory(prefix="rlkit-planted-") as top:
-        work, env = private_copy(Path(top))
+        work = Path(top) / "work"
+        copy_as_installed(work)
+        check_imports(work, ["rlkit.agents", "rlkit.envs"])
+        env = python_env(work)
         for tests in {tuple(b.tests) for b in bugs}:  # the unplanted code must pass first
             code, detail = pytest(list(tests), work, env)
             if code != 0:
