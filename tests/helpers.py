@@ -6,6 +6,7 @@ import signal
 from typing import Any
 
 import pytest
+import torch
 
 
 def small_experiment(**run: Any) -> dict[str, Any]:
@@ -29,6 +30,15 @@ def small_experiment(**run: Any) -> dict[str, Any]:
             **run,
         },
     }
+
+
+def set_q(agent: Any, online: list[float], target: list[float]) -> None:
+    """Zero a DQN agent's weights: Q(s, .) = `online` and Q_target(s, .) = `target` for any s."""
+    with torch.no_grad():
+        for net, q in ((agent.online, online), (agent.target, target)):
+            for p in net.parameters():
+                p.zero_()
+            net.head.advantage.bias.copy_(torch.tensor(q))
 
 
 def interrupt_after(monkeypatch: pytest.MonkeyPatch, cls: type, calls: int) -> None:

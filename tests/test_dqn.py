@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import interrupt_after
+from helpers import interrupt_after, set_q
 
 from rlkit import checkpoint
 from rlkit.agent import EnvSpec, Transition
@@ -118,15 +118,13 @@ def test_dueling_q_values_of_a_sample_do_not_depend_on_the_rest_of_the_batch(
         torch.testing.assert_close(y, 1.0 + 0.5 * expected[rows].max(dim=1).values)
 
 
+@pytest.mark.parametrize("manual_backward", [True, False])
 @pytest.mark.parametrize("double", [False, True])
-def test_td_target_selects_with_online_when_double(double: bool) -> None:
-    a = agent(double=double)
+def test_td_target_selects_with_online_when_double(double: bool, manual_backward: bool) -> None:
+    """In the hand-written pass and in autograd's, the online net selects only when double."""
+    a = agent(double=double, manual_backward=manual_backward)
     next_obs = torch.zeros(1, 4)
-    with torch.no_grad():
-        for net, q in ((a.online, [1.0, 2.0]), (a.target, [5.0, 3.0])):
-            for p in net.parameters():
-                p.zero_()
-            net.head.advantage.bias.copy_(torch.tensor(q))
+    set_q(a, online=[1.0, 2.0], target=[5.0, 3.0])
     y = a._td_target(next_obs, np.array([1.0], np.float32), np.array([0.5], np.float32))
     # DQN: 1 + 0.5 * max(5, 3) = 3.5. Double: online picks action 1, target values it 3:
     # 1 + 0.5 * 3 = 2.5.

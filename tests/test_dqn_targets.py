@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from helpers import set_q
 
 from rlkit.agent import EnvSpec, Transition
 from rlkit.agents.dqn import DQNAgent, DQNConfig
@@ -35,15 +36,6 @@ def agent(actions: int = 2, **overrides: Any) -> DQNAgent:
     return DQNAgent(from_dict(DQNConfig, settings, "agent"), spec, seed=0)
 
 
-def set_q(a: DQNAgent, online: list[float], target: list[float]) -> None:
-    """Zero both networks' weights: Q(s, .) = `online` and Q_target(s, .) = `target` for any s."""
-    with torch.no_grad():
-        for net, q in ((a.online, online), (a.target, target)):
-            for p in net.parameters():
-                p.zero_()
-            net.head.advantage.bias.copy_(torch.tensor(q))
-
-
 def step(action: int, reward: float, obs: float = 0.0) -> Transition:
     """One step of one env whose observation is four copies of `obs`."""
     o = np.full((1, 4), obs, np.float32)
@@ -67,14 +59,6 @@ def test_metrics_of_a_gradient_step_by_hand(manual_backward: bool) -> None:
     assert metrics["q_mean"] == pytest.approx(1.0)
     assert metrics["td_abs"] == pytest.approx(0.5)
     assert metrics["loss"] == pytest.approx(0.125)
-
-
-@pytest.mark.parametrize("manual_backward", [True, False])
-def test_double_dqn_selects_with_the_online_net_in_every_pass(manual_backward: bool) -> None:
-    a = agent(double=True, manual_backward=manual_backward)
-    set_q(a, online=[1.0, 2.0], target=[5.0, 3.0])
-    y = a._td_target(torch.zeros(1, 4), np.array([1.0], np.float32), np.array([0.5], np.float32))
-    assert y.item() == pytest.approx(1 + 0.5 * 3.0)  # online picks action 1, target values it
 
 
 @pytest.mark.parametrize("manual_backward", [True, False])
