@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
+
+from rlkit.ga_backends import EvalTask, Fitness, Poll
 
 
 def small_experiment(**run: Any) -> dict[str, Any]:
@@ -53,3 +57,38 @@ def interrupt_after(monkeypatch: pytest.MonkeyPatch, cls: type, calls: int) -> N
         return original(self)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(cls, "update", update)
+
+
+class HandMadeFitness:
+    """A backend whose returns (and behaviours) come from tables instead of episodes; records
+    every call."""
+
+    def __init__(
+        self,
+        fitness: list[float],
+        elite_means: list[float],
+        episodes: int,
+        behaviours: list[float] | None = None,
+    ) -> None:
+        self.fitness, self.elite_means, self.episodes = fitness, elite_means, episodes
+        self.behaviours = behaviours
+        self.calls: list[list[EvalTask]] = []
+
+    def evaluate(self, tasks: Sequence[EvalTask], poll: Poll) -> list[Fitness]:
+        self.calls.append(list(tasks))
+        elite_phase = len(self.calls) % 2 == 0
+        out = []
+        for task in tasks:
+            value = (
+                self.elite_means[task.index // self.episodes]
+                if elite_phase
+                else self.fitness[task.index]
+            )
+            behaviour = None
+            if self.behaviours is not None and not elite_phase:
+                behaviour = np.array([self.behaviours[task.index]])
+            out.append(Fitness(task.index, value, (value,), 10, behaviour))
+        return out
+
+    def close(self) -> None:
+        pass

@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 from across_seeds import Outcome, at_least_k_of
+from helpers import HandMadeFitness
 
 from rlkit import checkpoint
 from rlkit.cli import main
 from rlkit.experiment import load_experiment
-from rlkit.ga_backends import EvalTask, Evaluator, Fitness, Poll
+from rlkit.ga_backends import EvalTask, Evaluator, Fitness
 from rlkit.genome import Genome
 from rlkit.neuroevolution import GATrainer
 from rlkit.plot import read_scalars
@@ -44,41 +45,6 @@ def ga_experiment(**agent: Any) -> dict[str, Any]:
 
 def without_timing(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in summary.items() if k not in ("wall_s", "steps_per_second")}
-
-
-class HandMadeFitness:
-    """A backend whose returns (and behaviours) come from tables instead of episodes; records
-    every call."""
-
-    def __init__(
-        self,
-        fitness: list[float],
-        elite_means: list[float],
-        episodes: int,
-        behaviours: list[float] | None = None,
-    ) -> None:
-        self.fitness, self.elite_means, self.episodes = fitness, elite_means, episodes
-        self.behaviours = behaviours
-        self.calls: list[list[EvalTask]] = []
-
-    def evaluate(self, tasks: Sequence[EvalTask], poll: Poll) -> list[Fitness]:
-        self.calls.append(list(tasks))
-        elite_phase = len(self.calls) % 2 == 0
-        out = []
-        for task in tasks:
-            value = (
-                self.elite_means[task.index // self.episodes]
-                if elite_phase
-                else self.fitness[task.index]
-            )
-            behaviour = None
-            if self.behaviours is not None and not elite_phase:
-                behaviour = np.array([self.behaviours[task.index]])
-            out.append(Fitness(task.index, value, (value,), 10, behaviour))
-        return out
-
-    def close(self) -> None:
-        pass
 
 
 def test_truncation_selection_and_elitism_on_hand_made_fitness(tmp_path: Path) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import HandMadeFitness
 
 from rlkit.experiment import load_experiment
-from rlkit.ga_backends import EvalTask, Fitness, Poll
 from rlkit.genome import Genome
 from rlkit.neuroevolution import GATrainer
 from rlkit.runner import StopFlag
@@ -28,26 +27,13 @@ def experiment(seed: int = 3, **agent: Any) -> Any:
     )
 
 
-class TableFitness:
-    """Returns from a table, by task index: `fitness` for the population, `elite` for the extra
-    episodes of the elite candidates (every second call); records the tasks of every call."""
-
-    def __init__(self, fitness: list[float], elite: list[float] | None = None) -> None:
-        self.fitness, self.elite = fitness, elite or [0.0] * len(fitness)
-        self.calls: list[list[EvalTask]] = []
-
-    def evaluate(self, tasks: Sequence[EvalTask], poll: Poll) -> list[Fitness]:
-        self.calls.append(list(tasks))
-        elite = len(self.calls) % 2 == 0  # elite tasks: 2 per candidate
-        values = [self.elite[t.index // 2] if elite else self.fitness[t.index] for t in tasks]
-        return [Fitness(t.index, v, (v,), 10, None) for t, v in zip(tasks, values, strict=True)]
-
-    def close(self) -> None:
-        pass
+def table_fitness(fitness: list[float]) -> HandMadeFitness:
+    """Returns from a table; the elite candidates' 2 extra episodes all return 0."""
+    return HandMadeFitness(fitness, elite_means=[0.0] * len(fitness), episodes=2)
 
 
 def generations(
-    tmp_path: Path, backend: TableFitness, count: int, seed: int = 3, **agent: Any
+    tmp_path: Path, backend: HandMadeFitness, count: int, seed: int = 3, **agent: Any
 ) -> list[list[Genome]]:
     """Run `count` generations; the population at the start of each."""
     populations = []
@@ -60,7 +46,7 @@ def generations(
 
 
 def test_ties_at_the_truncation_boundary_go_to_the_earlier_individuals(tmp_path: Path) -> None:
-    backend = TableFitness(fitness=[0, 0, 0, 0, 1, 1, 1, 1])
+    backend = table_fitness([0, 0, 0, 0, 1, 1, 1, 1])
     with GATrainer(
         experiment(population=8, truncation=1, elite_candidates=2), tmp_path, backend=backend
     ) as trainer:
@@ -75,7 +61,7 @@ def test_ties_at_the_truncation_boundary_go_to_the_earlier_individuals(tmp_path:
 def test_fitness_episodes_are_seeded_by_run_generation_and_individual(tmp_path: Path) -> None:
     seeds = []
     for run_seed in (3, 4):
-        backend = TableFitness(fitness=[1, 2, 3, 4])
+        backend = table_fitness([1, 2, 3, 4])
         generations(
             tmp_path / str(run_seed), backend, 2, run_seed, population=4, elite_candidates=2
         )
@@ -86,7 +72,7 @@ def test_fitness_episodes_are_seeded_by_run_generation_and_individual(tmp_path: 
 
 
 def test_generation_0_re_evaluates_only_the_top_candidates(tmp_path: Path) -> None:
-    backend = TableFitness(fitness=[0, 1, 5, 2, 4, 3])  # individual 0 ranks last
+    backend = table_fitness([0, 1, 5, 2, 4, 3])  # individual 0 ranks last
     population = generations(tmp_path, backend, 1, population=6, elite_candidates=1)[0]
     assert [t.genome for t in backend.calls[1]] == [population[2]] * 2
 
@@ -95,7 +81,7 @@ def test_generation_0_re_evaluates_only_the_top_candidates(tmp_path: Path) -> No
 def test_the_previous_elite_is_re_evaluated_beside_the_top_candidates(
     tmp_path: Path, best: int
 ) -> None:
-    backend = TableFitness(fitness=[0, 1, 5, 2, 4, 3])
+    backend = table_fitness([0, 1, 5, 2, 4, 3])
     with GATrainer(
         experiment(population=6, elite_candidates=1), tmp_path, backend=backend
     ) as trainer:
