@@ -13,7 +13,7 @@ import numpy as np
 
 from rlkit.agent import Agent, EnvSpec, register_agent, require_discrete
 from rlkit.errors import SpaceError
-from rlkit.model import TabularModel
+from rlkit.tabular_model import TabularModel
 
 TIE_TOLERANCE = 1e-12
 Method = Literal["value_iteration", "policy_iteration"]

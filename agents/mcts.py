@@ -1,4 +1,4 @@
-"""UCT: Monte Carlo tree search with UCB1 over an environment's model (rlkit.search).
+"""UCT: Monte Carlo tree search with UCB1 over an environment's model (rlkit.search_model).
 
 Each simulation descends the tree by UCB1, mean + c * sqrt(ln N_parent / n_child), expands one
 untried action, plays random moves (or a rollout policy) from there up to a depth limit, and backs
@@ -23,7 +23,7 @@ import numpy as np
 from rlkit.agent import Agent, EnvSpec, register_agent, require_discrete
 from rlkit.envs.boardgames import BoardGame
 from rlkit.errors import RlkitError, SpaceError
-from rlkit.search import SearchModel, find_model
+from rlkit.search_model import SearchModel, find_model
 
 RolloutPolicy = Callable[[SearchModel, Sequence[int], random.Random], int]
 """A rollout policy: (model in the current state, legal moves, rng) -> move."""

@@ -17,8 +17,8 @@ from rlkit.envs import (
 )
 
 for _id, _entry in (
-    ("rlkit/TicTacToe-v0", "rlkit.envs.boardgames:make_tictactoe"),
-    ("rlkit/ConnectFour-v0", "rlkit.envs.boardgames:make_connect_four"),
+    ("rlkit/TicTacToe-v0", "rlkit.players:make_tictactoe"),
+    ("rlkit/ConnectFour-v0", "rlkit.players:make_connect_four"),
     ("rlkit/AtariModel-v0", "rlkit.envs.atari_model:make_atari_model"),
 ):
     if _id not in gym.registry:

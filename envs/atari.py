@@ -1,7 +1,7 @@
 """Atari vector envs: DQN preprocessing, stacked uint8 frames and the SAME_STEP contract.
 
 Two interchangeable builds, both (num_envs, frame_stack, 84, 84) uint8 observations that follow
-rlkit.preprocessing's padding rule:
+rlkit.envs.preprocessing's padding rule:
 - native (fast): ale-py's C++ `AtariVectorEnv` (threads, no Python per frame) stacks the frames
   and clips training rewards; `NativeStackedFrames`, a few numpy calls a vector step, re-pads
   episode starts by rlkit's rule, ends training episodes on a lost life and adds SAME_STEP infos;
@@ -33,8 +33,8 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv, VectorWrap
 from gymnasium.vector.utils import batch_space
 from gymnasium.wrappers.vector import TransformReward
 
+from rlkit.envs.preprocessing import FrameStackVectorEnv, final_frames, resize_area
 from rlkit.errors import ConfigError, suggest
-from rlkit.preprocessing import FrameStackVectorEnv, final_frames, resize_area
 
 AnyVectorEnv = VectorEnv[Any, Any, Any]
 _NO_LIMIT = 2**31 - 1  # the native env truncates at once when its frame limit is 0
@@ -64,9 +64,9 @@ class AtariOptions:
     0.0 as in the Nature DQN; 0.25 is the ALE v5 default (Machado et al. 2018)."""
     screen_size: int = 84
     """Frames are greyscale 210x160 screens resized to screen_size x screen_size (at most 160)
-    with OpenCV's INTER_AREA (rlkit.preprocessing.resize_area in the wrapper build)."""
+    with OpenCV's INTER_AREA (rlkit.envs.preprocessing.resize_area in the wrapper build)."""
     frame_stack: int = 4
-    """Frames per observation; episode starts repeat the first frame (rlkit.preprocessing)."""
+    """Frames per observation; episode starts repeat the first frame (rlkit.envs.preprocessing)."""
     max_episode_frames: int = 108_000
     """Truncate a game after this many emulator frames (108,000 = 30 minutes; 0: no limit)."""
 
@@ -298,7 +298,7 @@ class SkipPoolResize(gym.Wrapper[np.ndarray, Any, Any, Any]):
     """Gymnasium's AtariPreprocessing (noop_max=0, no life-loss ends) without its OpenCV need.
 
     Repeats the action frame_skip frames, max-pools the last two greyscale screens and resizes
-    with rlkit.preprocessing.resize_area (OpenCV INTER_AREA, bit for bit). Like Gymnasium's
+    with rlkit.envs.preprocessing.resize_area (OpenCV INTER_AREA, bit for bit). Like Gymnasium's
     wrapper and ale-py's native env, a step cut short by a game end or truncation pools the
     screens it has, so the final frame may be the previous step's.
     """

@@ -20,7 +20,7 @@ from rlkit.errors import ConfigError
 
 
 class AtariModel(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
-    """A single-player Atari env implementing the model protocol (rlkit.search)."""
+    """A single-player Atari env implementing the model protocol (rlkit.search_model)."""
 
     num_players = 1
 

@@ -6,15 +6,15 @@ float32 planes (2, rows, cols) from the mover's view: plane 0 the mover's stones
 opponent's. `step(a)` plays `a` for the player to move; the reward is +1 to the mover on a win and
 0 otherwise; an illegal move ends the game with reward -1 and info["illegal"] = True.
 
-`make_tictactoe(opponent=...)` / `make_connect_four(opponent=...)` (the registered entry points)
+`rlkit.players.make_tictactoe(opponent=...)` and `make_connect_four` (the registered entry points)
 wrap the game in `VersusOpponent`, which makes it a single-agent env for the runner; planners
-still search the pure game inside it (see rlkit.search.find_model).
+still search the pure game inside it (see rlkit.search_model.find_model).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -240,75 +240,6 @@ class ConnectFourEnv(BoardGame):
 
     def move_legend(self) -> str:
         return "moves: 0 1 2 3 4 5 6 (columns, left to right)"
-
-
-Side = Literal["first", "second", "alternate"]
-
-
-class VersusOpponent(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
-    """A board game against a fixed opponent (an arena Player): a single-agent env.
-
-    The opponent replies inside `step`; the reward is from the agent's view: +1 win, -1 loss (or
-    an illegal move), 0 draw. This layer does not implement the model protocol: planners search
-    the pure game inside it.
-    """
-
-    def __init__(self, game: BoardGame, opponent: str, agent_player: Side, game_id: str) -> None:
-        super().__init__(game)
-        if agent_player not in ("first", "second", "alternate"):
-            raise ConfigError(
-                f"agent_player must be 'first', 'second' or 'alternate', got {agent_player!r}"
-            )
-        from rlkit.arena import player_from_spec
-
-        self.game, self.spec_text, self.game_id = game, opponent, game_id
-        self.agent_player = agent_player
-        self.opponent = player_from_spec(opponent, game_id, 0)
-        self.games = 0
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        obs, info = self.game.reset(seed=seed, options=options)
-        if seed is not None:
-            from rlkit.arena import player_from_spec
-
-            self.opponent = player_from_spec(self.spec_text, self.game_id, seed)
-        self.opponent.reset()
-        second = self.agent_player == "second" or (
-            self.agent_player == "alternate" and self.games % 2 == 1
-        )
-        self.games += 1
-        if second:
-            obs, _, _, _, info = self.game.step(self.opponent.choose(self.game))
-        return obs, info
-
-    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        obs, reward, terminated, truncated, info = self.game.step(action)
-        if terminated:
-            return obs, float(reward), True, truncated, info
-        obs, reply, terminated, truncated, info = self.game.step(self.opponent.choose(self.game))
-        return obs, -float(reply), terminated, truncated, info
-
-
-def make_tictactoe(
-    render_mode: str | None = None, opponent: str | None = None, agent_player: Side = "first"
-) -> gym.Env[np.ndarray, int]:
-    """Tic-tac-toe; with `opponent` ("random", "minimax", "uct:N"), a single-agent env."""
-    game = TicTacToeEnv(render_mode)
-    if opponent is None:
-        return game
-    return VersusOpponent(game, opponent, agent_player, "rlkit/TicTacToe-v0")
-
-
-def make_connect_four(
-    render_mode: str | None = None, opponent: str | None = None, agent_player: Side = "first"
-) -> gym.Env[np.ndarray, int]:
-    """Connect Four; with `opponent` ("random", "uct:N", ...), a single-agent env."""
-    game = ConnectFourEnv(render_mode)
-    if opponent is None:
-        return game
-    return VersusOpponent(game, opponent, agent_player, "rlkit/ConnectFour-v0")
 
 
 GAMES: dict[str, type[BoardGame]] = {

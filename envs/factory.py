@@ -18,7 +18,7 @@ from rlkit.config import from_dict
 from rlkit.envs.atari import AtariOptions, is_atari_id, make_atari_vector_env
 from rlkit.envs.wrappers import RewardNoise
 from rlkit.errors import ConfigError, suggest
-from rlkit.model import TabularModel
+from rlkit.tabular_model import TabularModel
 
 
 @dataclass

@@ -2,15 +2,15 @@
 
 from rlkit.agent import Agent, EnvSpec, Transition, register_agent, registered_agents
 from rlkit.errors import CheckpointError, ConfigError, RlkitError, SpaceError
-from rlkit.model import TabularModel
 from rlkit.schedules import Constant, Exponential, Linear, Piecewise, ScheduleConfig, build_schedule
+from rlkit.tabular_model import TabularModel
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "train": "rlkit.runner",
-    "resume": "rlkit.runner",
-    "evaluate_checkpoint": "rlkit.runner",
+    "train": "rlkit.training.runner",
+    "resume": "rlkit.training.runner",
+    "evaluate_checkpoint": "rlkit.training.runner",
     "load_experiment": "rlkit.experiment",
     "Experiment": "rlkit.experiment",
 }

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar
 
 import gymnasium as gym
 import numpy as np
 
 from rlkit.errors import ConfigError, SpaceError, one_of, suggest
-from rlkit.model import TabularModel
+from rlkit.seeding import derive_seed
+from rlkit.tabular_model import TabularModel
+
+if TYPE_CHECKING:  # the training layer sits above this protocol: a type-only reference
+    from rlkit.training.session import TrainingLoop
+
+BUILTIN_AGENTS = "rlkit.agents"
+"""The package whose import registers the built-in agent families. It is found by name, like
+a plugin, so that no module of the core imports an agent family."""
 
 ConfigT = TypeVar("ConfigT")
 
@@ -57,11 +66,13 @@ class Agent(abc.ABC, Generic[ConfigT]):
     """
 
     config_class: ClassVar[type]
-    training_loop: ClassVar[str | None] = None
-    """"module:function" of a training loop that replaces the runner's step loop (self-play,
-    neuroevolution), called as `function(experiment, run_dir, state)` where `state` is the
-    newest checkpoint when resuming (else None); it returns the summary it wrote. None: the
-    runner trains the agent with act/observe/update."""
+    training_loop: ClassVar[type[TrainingLoop] | None] = None
+    """The family's own training loop (a `rlkit.training.session.TrainingLoop`: self-play,
+    generations), run inside the same run session as every other; None: the runner's step loop
+    trains the agent with act/observe/update."""
+    budget_keys: ClassVar[frozenset[str]] = frozenset()
+    """`agent.*` keys that only set the training budget, so `--resume --set` may change them
+    (every `run.*` budget key may change already)."""
 
     def __init__(self, config: ConfigT, spec: EnvSpec, seed: int) -> None:
         self.config = config
@@ -71,6 +82,12 @@ class Agent(abc.ABC, Generic[ConfigT]):
     @classmethod
     def check_spaces(cls, spec: EnvSpec) -> None:
         """Raise SpaceError if this agent cannot act in `spec`'s spaces (default: any)."""
+
+    @classmethod
+    def for_acting(cls, config: Any, state: dict[str, Any]) -> Any:
+        """The config to build this agent with when it only acts (`rlkit eval`, videos, board-game
+        players) from its saved `state`, which it may trim in place; default: `config` as is."""
+        return config
 
     def attach(self, envs: Any) -> None:
         """Called by the rollout loop with the vector env it is about to step (planning agents
@@ -130,7 +147,15 @@ def registered_agents() -> dict[str, AgentFactory]:
 
 
 def _load_builtin_agents() -> None:
-    import rlkit.agents  # noqa: F401 - registers the built-in agents
+    importlib.import_module(BUILTIN_AGENTS)
+
+
+def build_agent(name: str, config: Any, spec: EnvSpec, seed: int) -> Agent[Any]:
+    """The registered agent `name` for `spec`: its spaces checked, then built with a seed derived
+    from the run's `seed`."""
+    cls = agent_class(name)
+    cls.check_spaces(spec)
+    return cls(config, spec, derive_seed(seed, 0))
 
 
 def require_discrete(spec: EnvSpec, agent: str, *, observations: bool, actions: bool) -> None:

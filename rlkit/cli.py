@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for bad input, 130 when interrupted)."""
     args = build_parser().parse_args(argv)
-    from rlkit.runner import TrainingInterrupted
+    from rlkit.training.runner import TrainingInterrupted
 
     try:
         handler = {"run": _run, "eval": _eval, "list": _list, "plot": _plot}[args.command]
@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from rlkit.experiment import load_experiment
-    from rlkit.runner import resume, train
+    from rlkit.training.runner import resume, train
 
     overrides = list(args.overrides) + ([f"run.seed={args.seed}"] if args.seed is not None else [])
     if args.resume:
@@ -119,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
         if not args.experiment:
             raise RlkitError("run: give an EXPERIMENT (file or bundled name) or --resume RUN_DIR")
         experiment = load_experiment(args.experiment, overrides)
-        from rlkit.runner import default_run_dir
+        from rlkit.training.runner import default_run_dir
 
         run_dir = args.logdir or str(default_run_dir(experiment.name))
         summary = train(experiment, run_dir)
@@ -134,7 +134,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from rlkit.experiment import MAX_SEED
-    from rlkit.runner import evaluate_checkpoint
+    from rlkit.training.runner import evaluate_checkpoint
 
     if args.game or args.player1 or args.player2:
         return _match(args)
@@ -161,7 +161,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _match(args: argparse.Namespace) -> int:
     """`rlkit eval --game G --player1 A --player2 B`: wins, draws and losses of player1."""
-    from rlkit.arena import game_id, play_match, player_from_spec
+    from rlkit.players import game_id, play_match, player_from_spec
 
     if args.target is not None or args.video:
         raise RlkitError("eval: a match (--game) takes no RUN_DIR or --video")

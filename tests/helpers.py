@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from rlkit.ga_backends import EvalTask, Fitness, Poll
+from rlkit.agents.ga.backends import EvalTask, Fitness, Poll
 
 
 def small_experiment(**run: Any) -> dict[str, Any]:
@@ -92,3 +94,12 @@ class HandMadeFitness:
 
     def close(self) -> None:
         pass
+
+
+@contextlib.contextmanager
+def ga_loop(experiment: Any, run_dir: Path, backend: Any) -> Iterator[Any]:
+    """The Deep GA's training loop in a run session over `run_dir`, evaluating with `backend`."""
+    from rlkit.training.runner import open_session
+
+    with open_session(experiment, run_dir, backend=backend) as session:
+        yield session.loop

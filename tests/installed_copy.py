@@ -34,7 +34,7 @@ def repository_files() -> list[str]:
 
 
 def installed_path(name: str) -> str:
-    """Where a repository path lies in the copy: agents/dqn.py -> rlkit/agents/dqn.py."""
+    """Where a repository path lies in the copy: agents/dqn/agent.py -> rlkit/agents/dqn.py."""
     top, _, rest = name.partition("/")
     return f"{MOVED[top]}/{rest}" if top in MOVED and rest else name
 

@@ -11,15 +11,14 @@ from helpers import interrupt_after
 
 from rlkit import checkpoint
 from rlkit.agent import EnvSpec, Transition
-from rlkit.agents.a2c import A2CAgent, A2CConfig
-from rlkit.agents.dqn import NonFiniteLossError
+from rlkit.agents.pg.a2c import A2CAgent, A2CConfig
+from rlkit.agents.pg.policies import GaussianHead
 from rlkit.config import from_dict
-from rlkit.errors import SpaceError
+from rlkit.errors import NonFiniteLossError, SpaceError
 from rlkit.experiment import load_experiment
 from rlkit.plot import read_scalars
-from rlkit.policies import GaussianHead
 from rlkit.returns import gae, n_step_returns
-from rlkit.runner import TrainingInterrupted, resume, train
+from rlkit.training.runner import TrainingInterrupted, resume, train
 
 BOX2 = gym.spaces.Box(-10.0, 10.0, (2,), np.float32)
 METRICS = {"policy_loss", "value_loss", "entropy", "explained_variance", "grad_norm"}

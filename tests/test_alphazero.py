@@ -12,14 +12,15 @@ import pytest
 import torch
 from across_seeds import Outcome, at_least_k_of
 
-from rlkit import alphazero, selfplay
-from rlkit.agents.alphazero import AlphaZeroAgent, AlphaZeroConfig
-from rlkit.arena import RandomPlayer, play_match, player_from_spec
+from rlkit.agent import build_agent
+from rlkit.agents.alphazero import AlphaZeroAgent, AlphaZeroConfig, puct, selfplay
+from rlkit.agents.alphazero import train as alphazero
 from rlkit.envs.boardgames import ConnectFourEnv, TicTacToeEnv
 from rlkit.envs.factory import env_spec, make_vector_env
 from rlkit.errors import ConfigError, SpaceError
 from rlkit.experiment import load_experiment
-from rlkit.runner import TrainingInterrupted, build_agent, resume, train
+from rlkit.players import RandomPlayer, play_match, player_from_spec
+from rlkit.training.runner import TrainingInterrupted, open_session, resume, train
 
 
 def tiny_experiment(**agent: Any) -> dict[str, Any]:
@@ -46,7 +47,7 @@ def tiny_experiment(**agent: Any) -> dict[str, Any]:
     }
 
 
-def uniform(num_actions: int, value: float = 0.0) -> selfplay.Evaluator:
+def uniform(num_actions: int, value: float = 0.0) -> puct.LeafEvaluator:
     """An evaluator with equal logits everywhere and a constant value."""
 
     def evaluate(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +57,7 @@ def uniform(num_actions: int, value: float = 0.0) -> selfplay.Evaluator:
 
 
 def test_puct_scores_match_the_formula_on_a_hand_built_node() -> None:
-    node = selfplay.Node(None, np.zeros(1), 0, 0.0, False, [0, 1, 2])
+    node = puct.PUCTNode(None, np.zeros(1), 0, 0.0, False, [0, 1, 2])
     node.prior = np.array([0.5, 0.3, 0.2])
     node.n = np.array([3.0, 1.0, 0.0])
     node.w = np.array([1.5, -1.0, 0.0])
@@ -68,7 +69,7 @@ def test_puct_scores_match_the_formula_on_a_hand_built_node() -> None:
         -1.0 + c * 0.3 * math.sqrt(5) / 2,
         0.0 + c * 0.2 * math.sqrt(5) / 1,
     ]
-    np.testing.assert_allclose(selfplay.puct_scores(node, c), expected)
+    np.testing.assert_allclose(puct.puct_scores(node, c), expected)
 
 
 def test_simulation_descends_into_the_edge_of_highest_puct_score() -> None:
@@ -80,7 +81,7 @@ def test_simulation_descends_into_the_edge_of_highest_puct_score() -> None:
     start, checked = game.clone_state(), 0
     for trial in range(300):
         game.restore_state(start)  # the search leaves the game where it last stepped
-        root = selfplay.root_node(game)
+        root = puct.root_node(game)
         root.prior = rng.dirichlet(np.ones(9))
         root.n = rng.integers(0, 12, 9).astype(float)
         root.q = np.where(root.n > 0, rng.uniform(-1.0, 1.0, 9), 0.0)
@@ -92,22 +93,22 @@ def test_simulation_descends_into_the_edge_of_highest_puct_score() -> None:
         if first - second < 1e-9:
             continue  # a tie: either edge is right
         before = root.n.copy()
-        selfplay.search([root], [game], uniform(9), 1, c)
+        puct.search([root], [game], uniform(9), 1, c)
         assert np.flatnonzero(root.n != before).tolist() == [int(np.argmax(scores))], trial
         checked += 1
     assert checked > 250
 
 
 def test_backup_is_negamax() -> None:
-    root = selfplay.Node(None, np.zeros(1), 0, 0.0, False, [0])
-    child = selfplay.Node(None, np.zeros(1), 1, 0.0, False, [0])
+    root = puct.PUCTNode(None, np.zeros(1), 0, 0.0, False, [0])
+    child = puct.PUCTNode(None, np.zeros(1), 1, 0.0, False, [0])
     root.children[0] = child
-    selfplay.backup([(root, 0)], child, 0.75)  # good for player 1 to move: bad for player 0
+    puct.backup([(root, 0)], child, 0.75)  # good for player 1 to move: bad for player 0
     assert root.w[0] == -0.75
     assert root.n[0] == 1
-    win = selfplay.Node(None, np.zeros(1), 0, 1.0, True, [])
+    win = puct.PUCTNode(None, np.zeros(1), 0, 1.0, True, [])
     child.children[0] = win
-    selfplay.backup([(root, 0), (child, 0)], win, 0.0)  # player 1 wins with its move
+    puct.backup([(root, 0), (child, 0)], win, 0.0)  # player 1 wins with its move
     assert child.w[0] == 1.0
     assert root.w[0] == -1.75
     assert root.q[0] == -1.75 / 2
@@ -118,8 +119,8 @@ def test_every_node_counts_its_expansion_and_each_simulation_through_it() -> Non
     n(s, a) is its expanded child's N."""
     game = ConnectFourEnv()
     game.reset(seed=0)
-    root = selfplay.root_node(game)
-    selfplay.search([root], [game], uniform(7), 120, 1.5)
+    root = puct.root_node(game)
+    puct.search([root], [game], uniform(7), 120, 1.5)
     assert root.visits == 121
     frontier, expanded = [root], 0
     while frontier:
@@ -152,13 +153,13 @@ def test_dirichlet_noise_only_at_the_root_and_priors_sum_to_one() -> None:
     records = selfplay.self_play([game], uniform(9), config, 9, np.random.default_rng(0))
     assert records
     game.reset(seed=1)
-    root = selfplay.root_node(game)
-    selfplay.search([root], [game], uniform(9), 1, 1.0)
-    selfplay.add_noise(root, 0.3, 0.25, np.random.default_rng(1))
+    root = puct.root_node(game)
+    puct.search([root], [game], uniform(9), 1, 1.0)
+    puct.add_noise(root, 0.3, 0.25, np.random.default_rng(1))
     assert root.prior is not None
     assert root.prior.sum() == pytest.approx(1.0)
     assert not np.allclose(root.prior, 1 / 9)
-    selfplay.search([root], [game], uniform(9), 40, 1.0)
+    puct.search([root], [game], uniform(9), 40, 1.0)
     children = [c for c in root.children if c is not None and c.prior is not None]
     assert children
     for child in children:  # below the root, priors are the network's alone
@@ -208,7 +209,7 @@ def test_self_play_searches_from_the_network_priors_mixed_with_dirichlet_noise(
             assert len(etas) >= 8
 
 
-def illegal_lover(num_actions: int) -> selfplay.Evaluator:
+def illegal_lover(num_actions: int) -> puct.LeafEvaluator:
     """Logits that favour occupied cells (plane 0 or 1 set) by far."""
 
     def evaluate(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -223,8 +224,8 @@ def test_illegal_actions_are_never_searched_or_chosen() -> None:
     game.reset(seed=0)
     for move in (4, 0, 8):
         game.step(move)
-    root = selfplay.root_node(game)
-    selfplay.search([root], [game], illegal_lover(9), 50, 1.5)
+    root = puct.root_node(game)
+    puct.search([root], [game], illegal_lover(9), 50, 1.5)
     assert set(root.actions.tolist()) == {1, 2, 3, 5, 6, 7}
     assert root.n.sum() == 50
     config = AlphaZeroConfig(simulations=20, temperature_moves=9)
@@ -323,8 +324,10 @@ def test_arena_replaces_the_best_network_only_with_a_candidate_that_scores_enoug
     """A candidate that wins every arena game becomes the best network, one that loses every
     game does not; all draws score 0.5 against arena_threshold."""
     data = tiny_experiment(arena_games=4, arena_threshold=threshold)
-    session = alphazero.Session(load_experiment(data), tmp_path, None)
-    candidate, best = session.candidate, session.best.network
+    session = open_session(load_experiment(data), tmp_path)
+    loop = session.loop
+    assert isinstance(loop, alphazero.AlphaZeroLoop)
+    candidate, best = loop.candidate, loop.best.network
     with torch.no_grad():
         for parameter in candidate.parameters():
             parameter.add_(0.5)  # the candidate differs from the best network
@@ -337,15 +340,16 @@ def test_arena_replaces_the_best_network_only_with_a_candidate_that_scores_enoug
         assert sum(a.net is candidate for a, _ in seats) == 2  # each side starts half the games
         return [0.0 if strong is None else 1.0 if a.net is strong else -1.0 for a, _ in seats]
 
-    monkeypatch.setattr(selfplay, "net_evaluator", lambda net, device: Seat(net))
+    monkeypatch.setattr(alphazero, "net_evaluator", lambda net, device: Seat(net))
     monkeypatch.setattr(selfplay, "play_arena", arena)
     before = {name: tensor.clone() for name, tensor in best.state_dict().items()}
-    metrics = session._arena()
+    metrics = loop._arena()
     assert metrics == {"arena/win_rate": win_rate, "arena/accepted": float(accepted)}
     expected = candidate.state_dict() if accepted else before
-    for name, tensor in session.best.network.state_dict().items():
+    for name, tensor in loop.best.network.state_dict().items():
         assert torch.equal(tensor, expected[name]), name
-    assert session.progress.best_updates == int(accepted)
+    assert loop.best_updates == int(accepted)
+    session.close()
 
 
 def test_bad_config_is_a_config_error() -> None:
@@ -369,16 +373,16 @@ def test_non_board_env_is_a_space_error(in_tmp: Path) -> None:
 
 def interrupt_second_training(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C during the second iteration's training phase."""
-    original = alphazero.Session._train
+    original = alphazero.AlphaZeroLoop._train
     calls = {"n": 0}
 
-    def train_then_interrupt(self: alphazero.Session) -> dict[str, float]:
+    def train_then_interrupt(self: alphazero.AlphaZeroLoop) -> dict[str, float]:
         calls["n"] += 1
         if calls["n"] == 2:
             signal.raise_signal(signal.SIGINT)
         return original(self)
 
-    monkeypatch.setattr(alphazero.Session, "_train", train_then_interrupt)
+    monkeypatch.setattr(alphazero.AlphaZeroLoop, "_train", train_then_interrupt)
 
 
 def test_resume_after_ctrl_c_equals_the_uninterrupted_run(
@@ -454,7 +458,9 @@ def test_player_keeps_the_game_state_and_reuses_its_tree() -> None:
     experiment = load_experiment(tiny_experiment(play_simulations=90))
     envs = make_vector_env(experiment.env, 1, training=False)
     try:
-        agent = build_agent(experiment, env_spec(experiment.env, envs), 0)
+        agent = build_agent(
+            experiment.agent_name, experiment.agent, env_spec(experiment.env, envs), 0
+        )
     finally:
         envs.close()
     assert isinstance(agent, AlphaZeroAgent)

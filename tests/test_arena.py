@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rlkit.arena import (
+from rlkit.cli import main
+from rlkit.envs.boardgames import TicTacToeEnv
+from rlkit.errors import ConfigError
+from rlkit.players import (
     HumanPlayer,
     MinimaxPlayer,
     RandomPlayer,
@@ -17,9 +20,6 @@ from rlkit.arena import (
     play_match,
     player_from_spec,
 )
-from rlkit.cli import main
-from rlkit.envs.boardgames import TicTacToeEnv
-from rlkit.errors import ConfigError
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -11,10 +11,10 @@ import pytest
 
 import rlkit
 from rlkit import checkpoint
-from rlkit.agents.a2c import A2CConfig
+from rlkit.agents.pg.a2c import A2CConfig
 from rlkit.cli import main
 from rlkit.experiment import load_experiment
-from rlkit.networks import NatureCNN
+from rlkit.nn.networks import NatureCNN
 from rlkit.plot import read_scalars
 
 TOTAL_STEPS = 400

@@ -19,7 +19,7 @@ from rlkit.errors import ConfigError
 from rlkit.experiment import load_experiment
 from rlkit.plot import read_scalars
 from rlkit.replay import check_memory, replay_bytes
-from rlkit.runner import derive_seed
+from rlkit.seeding import derive_seed
 
 ATARI_EXPERIMENTS = [
     "pong_dqn",

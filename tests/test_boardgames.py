@@ -8,9 +8,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import rlkit.envs  # noqa: F401 - registers the games
-from rlkit.envs.boardgames import ConnectFourEnv, TicTacToeEnv, VersusOpponent
+from rlkit.envs.boardgames import ConnectFourEnv, TicTacToeEnv
 from rlkit.errors import SpaceError
-from rlkit.search import find_model, missing_model_methods
+from rlkit.players import VersusOpponent
+from rlkit.search_model import find_model, missing_model_methods
 
 
 def play_all(env: TicTacToeEnv | ConnectFourEnv, moves: list[int]) -> tuple[float, bool, dict]:

@@ -341,7 +341,7 @@ def test_ctrl_c_checkpoints_and_resume_finishes(
     try:
         _wait_for(run_dir, "config.toml", proc)
         # the event file is created just before the Ctrl-C handler is installed (a Ctrl-C
-        # earlier than that is a plain KeyboardInterrupt: see the report on rlkit/runner.py)
+        # earlier than that is a plain KeyboardInterrupt: see rlkit/training/session.py)
         _wait_for(run_dir, "events.out.tfevents.*", proc)
         time.sleep(1.5)
         proc.send_signal(signal.SIGINT)

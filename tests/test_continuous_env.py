@@ -10,11 +10,11 @@ import pytest
 from across_seeds import Outcome, at_least_k_of
 from gymnasium.utils.env_checker import check_env
 
-from rlkit import envstate
 from rlkit.envs.continuous import TargetReachEnv
 from rlkit.envs.factory import EnvConfig, describe_env, make_vector_env
 from rlkit.experiment import load_experiment
-from rlkit.runner import train
+from rlkit.training import envstate
+from rlkit.training.runner import train
 
 ENV_ID = "rlkit/TargetReach-v0"
 RANDOM_POLICY_RETURN = -20 / 3  # 10 steps of E[(a - t)^2] = 1/3 + 1/3 for a, t ~ U(-1, 1)

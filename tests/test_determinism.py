@@ -20,7 +20,7 @@ import torch
 
 from rlkit import checkpoint
 from rlkit.experiment import load_experiment
-from rlkit.runner import train
+from rlkit.training.runner import train
 
 CARTPOLE_RUNS: dict[str, tuple[dict[str, Any], int]] = {
     "dqn": ({"learning_starts": 200, "train_frequency": 4, "target_update_interval": 100}, 1_500),
@@ -89,7 +89,7 @@ def test_a_fresh_process_gives_the_same_bits(tmp_path: Path) -> None:
     script = (
         "import json, sys\n"
         "from rlkit.experiment import load_experiment\n"
-        "from rlkit.runner import train\n"
+        "from rlkit.training.runner import train\n"
         "s = train(load_experiment(json.loads(sys.argv[1])), sys.argv[2])\n"
         "print(json.dumps(s))\n"
     )

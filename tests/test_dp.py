@@ -21,7 +21,7 @@ from rlkit.agents.dp import (
 )
 from rlkit.envs.gridworld import GridWorldEnv, next_state
 from rlkit.errors import SpaceError
-from rlkit.model import TabularModel
+from rlkit.tabular_model import TabularModel
 
 # Sutton & Barto figure 4.1: the equiprobable random policy's values, gamma = 1 (rounded)
 BOOK_RANDOM_VALUES = [

@@ -11,12 +11,12 @@ from helpers import interrupt_after, set_q
 
 from rlkit import checkpoint
 from rlkit.agent import EnvSpec, Transition
-from rlkit.agents.dqn import DQNAgent, DQNConfig, NonFiniteLossError
+from rlkit.agents.dqn import DQNAgent, DQNConfig
 from rlkit.config import from_dict
-from rlkit.errors import SpaceError
+from rlkit.errors import NonFiniteLossError, SpaceError
 from rlkit.experiment import load_experiment
-from rlkit.networks import NatureCNN, QHead
-from rlkit.runner import TrainingInterrupted, resume, train
+from rlkit.nn.networks import NatureCNN, QHead
+from rlkit.training.runner import TrainingInterrupted, resume, train
 
 BOX4 = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 

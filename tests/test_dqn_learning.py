@@ -14,7 +14,7 @@ import pytest
 from across_seeds import Outcome, at_least_k_of
 
 from rlkit.experiment import load_experiment
-from rlkit.runner import train
+from rlkit.training.runner import train
 
 pytestmark = pytest.mark.slow
 SEEDS, K = (0, 1, 2, 3), 1

@@ -10,9 +10,10 @@ import torch
 
 from rlkit.agent import EnvSpec, Transition
 from rlkit.agents.dqn import DQNAgent, DQNConfig
+from rlkit.agents.dqn.fast_mlp import MLPQBackprop, flat_optimizer_state, optimizer_step
 from rlkit.config import from_dict
-from rlkit.flatmlp import MLPQBackprop, flat_optimizer_state, optimizer_step
-from rlkit.networks import MLPTrunk, QHead, QNetwork, flat_gradients, flatten_parameters
+from rlkit.nn.flat import FlatParameters
+from rlkit.nn.networks import MLPTrunk, QHead, QNetwork
 
 BOX3 = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
 
@@ -26,8 +27,9 @@ def q_network(activation: str = "relu", dueling: bool = False, head_hidden: int 
 def test_flatten_parameters_makes_views_and_in_place_gradients() -> None:
     net = q_network()
     before = [p.detach().clone() for p in net.parameters()]
-    flat = flatten_parameters(net)
-    grad = flat_gradients(net, flat)
+    params = FlatParameters.of(net)
+    flat, grad = params.data, params.grad
+    assert grad is not None
     assert flat.numel() == sum(p.numel() for p in before)
     assert flat.grad is grad
     for p, old in zip(net.parameters(), before, strict=True):
@@ -46,8 +48,10 @@ def test_flatten_parameters_makes_views_and_in_place_gradients() -> None:
 def test_hand_written_gradients_equal_autograd(activation: str, dueling: bool) -> None:
     manual_net = q_network(activation, dueling)
     auto_net = copy.deepcopy(manual_net)
-    manual_grad = flat_gradients(manual_net, flatten_parameters(manual_net))
-    auto_grad = flat_gradients(auto_net, flatten_parameters(auto_net))
+    manual_grad = FlatParameters.of(manual_net).grad
+    auto_grad = FlatParameters.of(auto_net).grad
+    assert manual_grad is not None
+    assert auto_grad is not None
     obs = torch.randn(32, 3)
     grad_q = torch.randn(32, 4)
     (auto_net(obs) * grad_q).sum().backward()
@@ -92,8 +96,7 @@ def test_hidden_head_streams_are_left_to_autograd() -> None:
 def test_per_tensor_optimizer_state_converts_to_the_flat_state() -> None:
     per_tensor_net = q_network()
     flat_net = copy.deepcopy(per_tensor_net)
-    flat = flatten_parameters(flat_net)
-    flat_gradients(flat_net, flat)
+    flat = FlatParameters.of(flat_net).data
     per_tensor = torch.optim.Adam(per_tensor_net.parameters(), lr=0.01)
     flat_opt = torch.optim.Adam([flat], lr=0.01)
     for net, opt in ((per_tensor_net, per_tensor), (flat_net, flat_opt)):
@@ -162,9 +165,7 @@ def test_dqn_trains_the_same_with_and_without_the_hand_written_pass(
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
 def test_optimizer_step_matches_adam_step(weight_decay: float) -> None:
     nets = [q_network(), q_network()]
-    flats = [flatten_parameters(net) for net in nets]
-    for net, flat in zip(nets, flats, strict=True):
-        flat_gradients(net, flat)
+    flats = [FlatParameters.of(net).data for net in nets]
     optimizers = [
         torch.optim.Adam([flat], lr=0.01, eps=1e-6, weight_decay=weight_decay, fused=True)
         for flat in flats

@@ -11,16 +11,15 @@ from typing import Any
 import numpy as np
 import pytest
 from across_seeds import Outcome, at_least_k_of
-from helpers import HandMadeFitness
+from helpers import HandMadeFitness, ga_loop
 
 from rlkit import checkpoint
+from rlkit.agents.ga.backends import EvalTask, Fitness, GenomeEvaluator
+from rlkit.agents.ga.genome import Genome
 from rlkit.cli import main
 from rlkit.experiment import load_experiment
-from rlkit.ga_backends import EvalTask, Evaluator, Fitness
-from rlkit.genome import Genome
-from rlkit.neuroevolution import GATrainer
 from rlkit.plot import read_scalars
-from rlkit.runner import TrainingInterrupted, resume, train
+from rlkit.training.runner import TrainingInterrupted, resume, train
 
 
 def ga_experiment(**agent: Any) -> dict[str, Any]:
@@ -52,7 +51,7 @@ def test_truncation_selection_and_elitism_on_hand_made_fitness(tmp_path: Path) -
         ga_experiment(population=6, truncation=2, elite_candidates=3, elite_episodes=4)
     )
     backend = HandMadeFitness(fitness=[3, 1, 5, 2, 4, 0], elite_means=[7, 9, 8], episodes=4)
-    with GATrainer(exp, tmp_path, backend=backend) as trainer:
+    with ga_loop(exp, tmp_path, backend) as trainer:
         population = list(trainer.population)
         stats = trainer._generation(_no_stop())
         children = trainer.population
@@ -87,7 +86,7 @@ def test_novelty_search_breeds_from_the_most_novel_even_with_the_lowest_returns(
         episodes=2,
         behaviours=[0.0, 0.1, 0.2, 0.3, 10.0, 20.0],
     )
-    with GATrainer(exp, tmp_path, backend=backend) as trainer:
+    with ga_loop(exp, tmp_path, backend) as trainer:
         population = list(trainer.population)
         stats = trainer._generation(_no_stop())
         children = trainer.population
@@ -98,9 +97,9 @@ def test_novelty_search_breeds_from_the_most_novel_even_with_the_lowest_returns(
 def test_previous_elite_is_always_a_candidate(tmp_path: Path) -> None:
     exp = load_experiment(ga_experiment(population=6, truncation=2, elite_candidates=1))
     backend = HandMadeFitness(fitness=[0, 1, 5, 2, 4, 3], elite_means=[1, 2], episodes=2)
-    with GATrainer(exp, tmp_path, backend=backend) as trainer:
+    with ga_loop(exp, tmp_path, backend) as trainer:
         trainer._generation(_no_stop())
-        trainer.counters.generation = 1
+        trainer.generation = 1
         population = list(trainer.population)
         backend.fitness = [0, 1, 2, 3, 4, 5]  # the elite (index 0) now ranks last
         stats = trainer._generation(_no_stop())
@@ -113,7 +112,7 @@ def test_previous_elite_is_always_a_candidate(tmp_path: Path) -> None:
 
 
 def _no_stop() -> Any:
-    from rlkit.runner import StopFlag
+    from rlkit.training.session import StopFlag
 
     return StopFlag()
 
@@ -134,10 +133,10 @@ def test_interrupt_then_resume_equals_uninterrupted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     full = train(load_experiment(ga_experiment()), tmp_path / "full")
-    original = Evaluator.evaluate_many
+    original = GenomeEvaluator.evaluate_many
     calls = {"n": 0}
 
-    def evaluate_many(self: Evaluator, tasks: Sequence[EvalTask], poll: Any) -> list[Fitness]:
+    def evaluate_many(self: GenomeEvaluator, tasks: Sequence[EvalTask], poll: Any) -> list[Fitness]:
         def counting_poll() -> None:
             calls["n"] += 1
             if calls["n"] == 20:  # inside the second generation's fitness evaluations
@@ -146,14 +145,14 @@ def test_interrupt_then_resume_equals_uninterrupted(
 
         return original(self, tasks, counting_poll)
 
-    monkeypatch.setattr(Evaluator, "evaluate_many", evaluate_many)
+    monkeypatch.setattr(GenomeEvaluator, "evaluate_many", evaluate_many)
     run_dir = tmp_path / "cut"
     with pytest.raises(TrainingInterrupted):
         train(load_experiment(ga_experiment()), run_dir)
     saved = checkpoint.load(checkpoint.latest(run_dir))
-    assert saved["counters"]["generation"] == 1
+    assert saved["generation"] == 1
     assert sum(a.nbytes for a in saved["population"]) < 200  # a population is a few seeds
-    monkeypatch.setattr(Evaluator, "evaluate", original)
+    monkeypatch.setattr(GenomeEvaluator, "evaluate", original)
     resumed = resume(run_dir)
     assert without_timing(resumed) == without_timing(full)
     with pytest.raises(Exception, match="already finished"):

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from test_ga import ga_experiment, without_timing
 
+from rlkit.agents.ga.backends import EvalTask, Fitness, ProcessBackend, SerialBackend
+from rlkit.agents.ga.genome import Genome
 from rlkit.cli import main
 from rlkit.config import dumps_toml
 from rlkit.errors import ConfigError
 from rlkit.experiment import load_experiment
-from rlkit.ga_backends import EvalTask, Fitness, ProcessBackend, SerialBackend
-from rlkit.genome import Genome
-from rlkit.runner import train
+from rlkit.training.runner import train
 
 
 def tasks(count: int) -> list[EvalTask]:
@@ -94,7 +94,7 @@ def test_ray_trains_like_serial_and_retries_a_killed_actor(
     experiment: dict[str, Any],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from rlkit.ga_ray import RayBackend
+    from rlkit.agents.ga.ray import RayBackend
 
     serial = train(load_experiment(ga_experiment()), tmp_path / "serial")
     started = time.perf_counter()
@@ -146,7 +146,7 @@ def test_a_listener_that_never_answers_is_not_waited_for(
 ) -> None:
     """A listener that accepts but never answers is reported, and every wait on it (connect,
     send, receive) was bounded by the probe's timeout."""
-    from rlkit.ga_ray import check_reachable
+    from rlkit.agents.ga.ray import check_reachable
 
     opened: list[socket.socket] = []
     connect = socket.create_connection
@@ -166,14 +166,14 @@ def test_a_listener_that_never_answers_is_not_waited_for(
 
 
 def test_bad_ray_address_format_is_a_config_error() -> None:
-    from rlkit.ga_ray import check_reachable
+    from rlkit.agents.ga.ray import check_reachable
 
     with pytest.raises(ConfigError, match="is not HOST:PORT"):
         check_reachable("my-cluster")
 
 
 def test_missing_ray_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rlkit.ga_ray import import_ray
+    from rlkit.agents.ga.ray import import_ray
 
     real_import = builtins.__import__
 
@@ -188,10 +188,10 @@ def test_missing_ray_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_batched_serial_evaluation_equals_one_task_at_a_time() -> None:
-    from rlkit.ga_backends import BATCH_SLOTS, Evaluator
+    from rlkit.agents.ga.backends import BATCH_SLOTS, GenomeEvaluator
 
     data = ga_experiment(novelty={"mode": "ns", "behaviour": "final_obs"})
-    evaluator = Evaluator(load_experiment(data).to_dict())
+    evaluator = GenomeEvaluator(load_experiment(data).to_dict())
     root = Genome(11)
     genomes = [root.child(100 + i, 0.5) for i in range(BATCH_SLOTS + 9)]
     tasks = [EvalTask(i, g, episodes=1 + i % 3, seed=1_000 + 7 * i) for i, g in enumerate(genomes)]

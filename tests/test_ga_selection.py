@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import HandMadeFitness
+from helpers import HandMadeFitness, ga_loop
 
+from rlkit.agents.ga.genome import Genome
 from rlkit.experiment import load_experiment
-from rlkit.genome import Genome
-from rlkit.neuroevolution import GATrainer
-from rlkit.runner import StopFlag
+from rlkit.training.session import StopFlag
 
 
 def experiment(seed: int = 3, **agent: Any) -> Any:
@@ -37,9 +36,9 @@ def generations(
 ) -> list[list[Genome]]:
     """Run `count` generations; the population at the start of each."""
     populations = []
-    with GATrainer(experiment(seed, **agent), tmp_path, backend=backend) as trainer:
+    with ga_loop(experiment(seed, **agent), tmp_path, backend) as trainer:
         for g in range(count):
-            trainer.counters.generation = g
+            trainer.generation = g
             populations.append(list(trainer.population))
             trainer._generation(StopFlag())
     return populations
@@ -47,8 +46,8 @@ def generations(
 
 def test_ties_at_the_truncation_boundary_go_to_the_earlier_individuals(tmp_path: Path) -> None:
     backend = table_fitness([0, 0, 0, 0, 1, 1, 1, 1])
-    with GATrainer(
-        experiment(population=8, truncation=1, elite_candidates=2), tmp_path, backend=backend
+    with ga_loop(
+        experiment(population=8, truncation=1, elite_candidates=2), tmp_path, backend
     ) as trainer:
         population = list(trainer.population)
         trainer._generation(StopFlag())
@@ -82,11 +81,9 @@ def test_the_previous_elite_is_re_evaluated_beside_the_top_candidates(
     tmp_path: Path, best: int
 ) -> None:
     backend = table_fitness([0, 1, 5, 2, 4, 3])
-    with GATrainer(
-        experiment(population=6, elite_candidates=1), tmp_path, backend=backend
-    ) as trainer:
+    with ga_loop(experiment(population=6, elite_candidates=1), tmp_path, backend) as trainer:
         trainer._generation(StopFlag())
-        trainer.counters.generation = 1
+        trainer.generation = 1
         population = list(trainer.population)
         backend.fitness = [0.0] * 6
         backend.fitness[best] = 9.0  # the elite (index 0) ranks last, `best` first

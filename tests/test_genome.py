@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from rlkit.genome import FlatParameters, Genome, GenomeDecoder, add_mutation, init_bounds
+from rlkit.agents.ga.genome import Genome, GenomeDecoder, add_mutation, init_bounds
+from rlkit.nn.flat import FlatParameters
 
 
 def small_net() -> nn.Module:
@@ -112,7 +113,7 @@ def test_cache_evicts_least_recently_used() -> None:
 
 def test_flat_parameters_load_into_the_module() -> None:
     net = small_net()
-    flat = FlatParameters(net)
+    flat = FlatParameters.of(net, grads=False)
     vector = np.arange(flat.size, dtype=np.float32)
     flat.load(vector)
     joined = torch.cat([p.detach().flatten() for p in net.parameters()]).numpy()

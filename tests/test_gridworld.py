@@ -10,7 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from rlkit.envs.gridworld import TERMINALS, GridWorldEnv
-from rlkit.model import TabularModel
+from rlkit.tabular_model import TabularModel
 
 UP, RIGHT, DOWN, LEFT = range(4)
 # check_env's advice about wrapped envs and envs without a spec, not problems of the env

@@ -19,7 +19,7 @@ import torch
 from rlkit.agent import Agent
 from rlkit.agents.dqn import DQNAgent
 from rlkit.experiment import load_experiment
-from rlkit.runner import Trainer
+from rlkit.training.runner import open_session
 
 # Two contexts, three arms: Q(c, a) = REWARDS[c][a] (one-step episodes), best arms 0 and 2.
 REWARDS = [[1.0, 0.0, 0.5], [0.0, 0.25, 1.0]]
@@ -42,9 +42,9 @@ def trained(
         "run": {"total_steps": steps, "seed": seed, "eval_every": 0, "eval_episodes": 30,
                 "progress": False},
     }  # fmt: skip
-    with Trainer(load_experiment(data), run_dir) as trainer:
-        summary = trainer.run(None)
-    return trainer.agent, summary
+    with open_session(load_experiment(data), run_dir) as session:
+        summary = session.run()
+    return session.agent, summary
 
 
 def q_values(agent: Agent[Any], obs: np.ndarray) -> np.ndarray:

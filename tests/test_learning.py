@@ -16,9 +16,9 @@ from across_seeds import Outcome, at_least_k_of
 from rlkit import checkpoint
 from rlkit.agents import dp
 from rlkit.experiment import load_experiment
-from rlkit.model import TabularModel
 from rlkit.plot import read_scalars
-from rlkit.runner import train
+from rlkit.tabular_model import TabularModel
+from rlkit.training.runner import train
 
 pytestmark = pytest.mark.slow
 SEEDS, K = (0, 1, 2), 1  # each claim held on all of seeds 0-9: fails by chance < 1 in 1,000

@@ -17,7 +17,7 @@ import rlkit.envs  # noqa: F401 - registers rlkit/DeceptiveMaze-v0
 from rlkit import checkpoint
 from rlkit.envs.maze import GOAL, HEADINGS, DeceptiveMazeEnv, ray_distance
 from rlkit.experiment import load_experiment
-from rlkit.runner import resume, train
+from rlkit.training.runner import resume, train
 
 ENV_ID = "rlkit/DeceptiveMaze-v0"
 UP, RIGHT, DOWN, LEFT = 0, 2, 4, 6

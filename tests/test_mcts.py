@@ -14,11 +14,11 @@ import rlkit.envs  # noqa: F401 - registers the games
 from rlkit.agent import EnvSpec
 from rlkit.agents import mcts
 from rlkit.agents.mcts import Node, UCTAgent, UCTConfig, UCTPlayer, UCTSearch, _backup, ucb1
-from rlkit.arena import MinimaxPlayer, play_match, player_from_spec
 from rlkit.envs.boardgames import BoardGame, ConnectFourEnv, TicTacToeEnv
 from rlkit.errors import ConfigError, SpaceError
 from rlkit.experiment import load_experiment
-from rlkit.search import find_model
+from rlkit.players import MinimaxPlayer, play_match, player_from_spec
+from rlkit.search_model import find_model
 
 
 def test_ucb1_on_a_hand_built_node() -> None:

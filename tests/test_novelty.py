@@ -11,9 +11,14 @@ import pytest
 
 import rlkit.envs  # noqa: F401 - registers rlkit/DeceptiveMaze-v0
 from rlkit import checkpoint
+from rlkit.agents.ga.novelty import (
+    NoveltyArchive,
+    NoveltyConfig,
+    behaviour_function,
+    normalised_ranks,
+)
 from rlkit.config import from_dict
 from rlkit.errors import ConfigError, SpaceError
-from rlkit.novelty import NoveltyArchive, NoveltyConfig, behaviour_function, normalised_ranks
 
 POINTS = np.array([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0], [0.0, 1.0]])
 

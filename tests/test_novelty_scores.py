@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlkit.novelty import NoveltyArchive, NoveltyConfig, normalised_ranks
+from rlkit.agents.ga.novelty import NoveltyArchive, NoveltyConfig, normalised_ranks
 
 
 @pytest.mark.parametrize("k", [1, 5])

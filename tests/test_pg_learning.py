@@ -12,7 +12,7 @@ import pytest
 from across_seeds import Outcome, at_least_k_of
 
 from rlkit.experiment import load_experiment
-from rlkit.runner import train
+from rlkit.training.runner import train
 
 pytestmark = pytest.mark.slow
 TARGET = ["run.progress=false", "run.target_return=475", "run.final_eval_episodes=1"]

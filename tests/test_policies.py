@@ -10,24 +10,25 @@ import pytest
 import torch
 
 from rlkit.agent import EnvSpec
-from rlkit.agents import a2c, reinforce
-from rlkit.config import from_dict
-from rlkit.errors import ConfigError, SpaceError
-from rlkit.networks import NatureCNN
-from rlkit.policies import (
-    Actor,
+from rlkit.agents.pg import a2c, reinforce
+from rlkit.agents.pg.policies import (
     CategoricalHead,
     GaussianHead,
-    NumpyMLP,
     PolicyGradientConfig,
+    PolicySampler,
     build_actor_critic,
     build_optimizer,
     check_box_only_options,
     check_policy_spaces,
     decay_learning_rate,
     gradient_step,
+    numpy_policy,
     policy_gradient_loss,
 )
+from rlkit.config import from_dict
+from rlkit.errors import ConfigError, SpaceError
+from rlkit.nn.networks import NatureCNN
+from rlkit.nn.numpy_mlp import mlp_forward
 
 BOX4 = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 CPU = torch.device("cpu")
@@ -94,10 +95,10 @@ def test_gaussian_samples_keep_the_dtype_of_the_mean() -> None:
         assert head.sample(np.zeros((3, 2), dtype), np.random.default_rng(0)).dtype == dtype
 
 
-def box_actor(log_std: float = 1.0) -> Actor:
+def box_actor(log_std: float = 1.0) -> PolicySampler:
     box = gym.spaces.Box(-0.5, 0.5, (2,), np.float32)
     net = build_actor_critic(config(log_std_init=log_std), spec(act=box), with_value=True)
-    return Actor(net, box, CPU)
+    return PolicySampler(net, box, CPU)
 
 
 def test_box_actions_are_clipped_and_the_unclipped_sample_is_scored() -> None:
@@ -127,14 +128,14 @@ def test_greedy_box_action_is_the_clipped_mean() -> None:
 def test_numpy_policy_matches_torch_and_follows_parameter_updates() -> None:
     torch.manual_seed(0)
     net = build_actor_critic(config(hidden=[16, 16]), spec(), with_value=True)
-    fast = NumpyMLP.of_policy(net, CPU)
-    assert fast is not None
+    layers = numpy_policy(net, CPU)
+    assert layers is not None
     obs = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
 
     def check() -> None:
         with torch.no_grad():
             expected = net.policy_params(torch.as_tensor(obs)).numpy()
-        np.testing.assert_allclose(fast(obs), expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(mlp_forward(layers, obs), expected, rtol=1e-5, atol=1e-6)
 
     check()
     optimizer = build_optimizer(net, config())
@@ -149,9 +150,9 @@ def test_numpy_policy_only_for_mlps_on_the_cpu() -> None:
     pixels = gym.spaces.Box(0, 255, (4, 36, 36), np.uint8)  # small frames: a quick init
     cnn = build_actor_critic(config(), spec(obs=pixels), with_value=True)
     assert isinstance(cnn.actor_trunk, NatureCNN)
-    assert NumpyMLP.of_policy(cnn, CPU) is None
+    assert numpy_policy(cnn, CPU) is None
     mlp = build_actor_critic(config(), spec(), with_value=True)
-    assert NumpyMLP.of_policy(mlp, torch.device("cuda")) is None
+    assert numpy_policy(mlp, torch.device("cuda")) is None
 
 
 def test_shared_and_separate_trunks() -> None:

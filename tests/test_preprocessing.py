@@ -10,7 +10,7 @@ import pytest
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from rlkit.agent import Agent, EnvSpec
-from rlkit.preprocessing import FrameStacker, FrameStackVectorEnv, resize_area, stack_indices
+from rlkit.envs.preprocessing import FrameStacker, FrameStackVectorEnv, resize_area, stack_indices
 from rlkit.rollout import RolloutState, rollout
 
 

@@ -12,13 +12,12 @@ from helpers import interrupt_after
 
 from rlkit import checkpoint
 from rlkit.agent import EnvSpec, Transition
-from rlkit.agents.dqn import NonFiniteLossError
-from rlkit.agents.reinforce import ReinforceAgent, ReinforceConfig
+from rlkit.agents.pg.reinforce import ReinforceAgent, ReinforceConfig
 from rlkit.config import from_dict
-from rlkit.errors import SpaceError
+from rlkit.errors import NonFiniteLossError, SpaceError
 from rlkit.experiment import load_experiment
 from rlkit.plot import read_scalars
-from rlkit.runner import TrainingInterrupted, resume, train
+from rlkit.training.runner import TrainingInterrupted, resume, train
 
 BOX2 = gym.spaces.Box(-10.0, 10.0, (2,), np.float32)
 

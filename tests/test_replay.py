@@ -20,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import rlkit.replay as replay_module
+import rlkit.replay.base as replay_module
 from rlkit.agent import Transition
 from rlkit.config import from_dict
 from rlkit.errors import CheckpointError, ConfigError
@@ -28,12 +28,12 @@ from rlkit.replay import (
     ReplayBatch,
     ReplayConfig,
     ReplayMemory,
-    Streams,
     build_replay,
     n_step_targets,
     replay_bytes,
 )
-from rlkit.replay_frames import FrameReplayMemory
+from rlkit.replay.base import Streams
+from rlkit.replay.frames import FrameReplayMemory
 from rlkit.schedules import ScheduleConfig
 
 GAMMA = 0.5

@@ -14,7 +14,7 @@ from rlkit import checkpoint
 from rlkit.agent import Agent, EnvSpec, Transition
 from rlkit.agents.tabular import TabularAgent
 from rlkit.experiment import load_experiment
-from rlkit.runner import TrainingInterrupted, resume, train
+from rlkit.training.runner import TrainingInterrupted, resume, train
 
 COMPARED = ("steps", "episodes", "final_eval", "evaluations")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlkit.sumtree import SlotSampler, SumTree, sum_tree_bytes
+from rlkit.replay.sumtree import SlotSampler, SumTree, sum_tree_bytes
 
 
 def _tree(priorities: list[float]) -> SumTree:

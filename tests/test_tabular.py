@@ -19,8 +19,8 @@ from rlkit.agents.tabular import (
 )
 from rlkit.envs.gridworld import GridWorldEnv
 from rlkit.errors import CheckpointError, ConfigError, SpaceError
-from rlkit.model import TabularModel
 from rlkit.schedules import ScheduleConfig
+from rlkit.tabular_model import TabularModel
 
 RULES: list[Rule] = ["q_learning", "sarsa", "expected_sarsa", "double_q"]
 

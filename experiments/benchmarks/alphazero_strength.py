@@ -22,12 +22,12 @@ from pathlib import Path
 import torch
 
 from rlkit import checkpoint
+from rlkit.agent import build_agent
 from rlkit.agents.alphazero import AlphaZeroAgent
 from rlkit.agents.mcts import UCTConfig, UCTPlayer
-from rlkit.arena import Player, play_match, player_from_spec
 from rlkit.envs.factory import env_spec, make_vector_env
 from rlkit.experiment import load_experiment
-from rlkit.runner import build_agent
+from rlkit.players import Player, play_match, player_from_spec
 
 
 def load_agent(run_dir: Path, simulations: int | None) -> AlphaZeroAgent:
@@ -38,7 +38,8 @@ def load_agent(run_dir: Path, simulations: int | None) -> AlphaZeroAgent:
         experiment.agent = dataclasses.replace(experiment.agent, play_simulations=simulations)
     envs = make_vector_env(experiment.env, 1, training=False)
     try:
-        agent = build_agent(experiment, env_spec(experiment.env, envs), experiment.run.seed)
+        spec = env_spec(experiment.env, envs)
+        agent = build_agent(experiment.agent_name, experiment.agent, spec, experiment.run.seed)
     finally:
         envs.close()
     agent.load_state_dict(state["agent"])

@@ -22,7 +22,7 @@ import torch
 
 from rlkit.agent import EnvSpec
 from rlkit.agents.ga import GAAgent, GAConfig
-from rlkit.genome import Genome
+from rlkit.agents.ga.genome import Genome
 
 
 def frostbite_agent() -> GAAgent:

@@ -20,9 +20,9 @@ import time
 import numpy as np
 import torch
 
+from rlkit.agents.ga.backends import Backend, EvalTask, ProcessBackend, SerialBackend
+from rlkit.agents.ga.genome import Genome
 from rlkit.experiment import load_experiment
-from rlkit.ga_backends import Backend, EvalTask, ProcessBackend, SerialBackend
-from rlkit.genome import Genome
 
 
 def make_tasks(count: int, sigma: float, episodes: int) -> list[EvalTask]:

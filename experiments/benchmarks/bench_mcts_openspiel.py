@@ -24,8 +24,8 @@ import torch
 from open_spiel.python.algorithms import mcts
 
 from rlkit.agents.mcts import UCTConfig, UCTSearch
-from rlkit.arena import make_game
 from rlkit.envs.boardgames import BoardGame
+from rlkit.players import make_game
 
 GAMES = {"tictactoe": "tic_tac_toe", "connect_four": "connect_four"}
 
@@ -119,7 +119,7 @@ def atari_scores(game: str, episodes: int, cap: int) -> tuple[list[float], list[
     import gymnasium as gym
 
     from rlkit.envs.factory import known_env_ids
-    from rlkit.search import find_model
+    from rlkit.search_model import find_model
 
     known_env_ids()  # registers rlkit's envs
     env = gym.make("rlkit/AtariModel-v0", game=game, max_episode_steps=cap)

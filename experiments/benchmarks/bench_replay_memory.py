@@ -66,7 +66,7 @@ def fake_stream(
 
 def fill_rlkit(n: int, pool: np.ndarray) -> tuple[Any, int, int]:
     from rlkit.agent import Transition
-    from rlkit.replay_frames import FrameReplayMemory
+    from rlkit.replay.frames import FrameReplayMemory
 
     memory = FrameReplayMemory(n, (STACK, *FRAME), num_envs=1, gamma=0.99)
     for obs, next_obs, terminated in fake_stream(n, pool):
@@ -115,7 +115,7 @@ def fill_sb3(n: int, pool: np.ndarray, optimize: bool) -> tuple[Any, int, int]:
 def child(kind: str, n: int) -> None:
     """Measure one buffer in this (fresh) process; print one JSON line."""
     if kind == "rlkit":  # imports before the first RSS reading
-        import rlkit.replay_frames  # noqa: F401
+        import rlkit.replay.frames  # noqa: F401
     else:
         import stable_baselines3.common.buffers  # noqa: F401
     pool = frame_pool()

@@ -29,7 +29,7 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 
 from rlkit.agent import Transition
-from rlkit.replay_frames import FrameReplayMemory
+from rlkit.replay.frames import FrameReplayMemory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_replay_memory import FRAME, STACK, fake_stream, frame_pool

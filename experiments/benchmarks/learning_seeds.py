@@ -56,7 +56,7 @@ def one_run(experiment: str, seed: int, target: float, overrides: Sequence[str])
     import torch
 
     from rlkit.experiment import load_experiment
-    from rlkit.runner import train
+    from rlkit.training.runner import train
 
     settings = [f"run.seed={seed}", "run.progress=false", f"run.target_return={target}"]
     loaded = load_experiment(experiment, [*settings, *overrides])

@@ -1,4 +1,10 @@
-"""Players of two-player board games and matches between them (`rlkit eval --player1 ...`)."""
+"""Players of two-player board games, matches between them, and games against one.
+
+Players: random, minimax (tic-tac-toe), a human at the terminal, UCT with decisive rollouts, or a
+trained run (any agent with `as_player()`). `play_match` is `rlkit eval --player1 ... --player2`;
+`make_tictactoe` / `make_connect_four` are the Gymnasium entry points of rlkit/TicTacToe-v0 and
+rlkit/ConnectFour-v0, single-agent envs when given an `opponent` player.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,17 @@ import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from rlkit.envs.boardgames import GAMES, BoardGame
+import gymnasium as gym
+import numpy as np
+
+from rlkit import checkpoint
+from rlkit.agent import Agent, EnvSpec, agent_class, build_agent
+from rlkit.envs.boardgames import GAMES, BoardGame, ConnectFourEnv, TicTacToeEnv
+from rlkit.envs.factory import env_spec, make_vector_env
 from rlkit.errors import ConfigError, RlkitError, suggest
+from rlkit.experiment import load_experiment
 
 GAME_NAMES = {
     "tictactoe": "rlkit/TicTacToe-v0",
@@ -143,15 +156,14 @@ def player_from_spec(spec: str, game: str, seed: int) -> Player:
     if spec == "human":
         return HumanPlayer()
     if spec.startswith("uct:"):
-        return _uct_player(spec, seed)
+        return _uct_player(spec, game, seed)
     if Path(spec).exists():
         return _checkpoint_player(Path(spec), game_id(game), seed)
     raise ConfigError(f"unknown player {spec!r}; players: {PLAYER_SPECS}")
 
 
-def _uct_player(spec: str, seed: int) -> Player:
-    from rlkit.agents.mcts import UCTConfig, UCTPlayer
-
+def _uct_player(spec: str, game: str, seed: int) -> Player:
+    """The registered 'uct' agent's player, with decisive rollouts and the budget of `spec`."""
     budget = spec[4:]
     number = budget.removesuffix("s")
     if not number.replace(".", "", 1).isdigit() or ("." in number and number == budget):
@@ -159,38 +171,45 @@ def _uct_player(spec: str, seed: int) -> Player:
             f"player {spec!r}: the budget must be whole simulations (uct:1000) or seconds "
             "(uct:0.5s)"
         )
+    cls = agent_class("uct")
     try:
         if budget.endswith("s"):
-            config = UCTConfig(simulations=0, seconds=float(budget[:-1]), rollout="decisive")
+            config = cls.config_class(
+                simulations=0, seconds=float(budget[:-1]), rollout="decisive", seed=seed
+            )
         else:
-            config = UCTConfig(simulations=int(budget), rollout="decisive")
+            config = cls.config_class(simulations=int(budget), rollout="decisive", seed=seed)
     except ValueError as exc:
         raise ConfigError(f"player {spec!r}: {exc} (e.g. uct:1000 or uct:0.5s)") from None
-    return UCTPlayer(config, seed)
+    return _as_player(build_agent("uct", config, _game_spec(game), seed), spec)
 
 
 def _checkpoint_player(path: Path, game: str, seed: int) -> Player:
     """The player of a trained agent (a run directory or checkpoint file) via its as_player()."""
-    from rlkit import checkpoint
-    from rlkit.envs.factory import env_spec, make_vector_env
-    from rlkit.experiment import load_experiment
-    from rlkit.runner import build_agent
-
     state = checkpoint.load(checkpoint.latest(path))
     experiment = load_experiment(state["config"])
     if experiment.env.id in GAMES and experiment.env.id != game:
         raise ConfigError(f"{path} was trained on {experiment.env.id}; it cannot play {game}")
     envs = make_vector_env(experiment.env, 1, training=False)
     try:
-        agent = build_agent(experiment, env_spec(experiment.env, envs), seed)
+        spec = env_spec(experiment.env, envs)
+        agent = build_agent(experiment.agent_name, experiment.agent, spec, seed)
     finally:
         envs.close()
     agent.load_state_dict(state["agent"])
+    return _as_player(agent, f"{path}: agent {experiment.agent_name!r}")
+
+
+def _game_spec(game: str) -> EnvSpec:
+    """What an agent is told about a pure board game."""
+    pure = make_game(game)
+    return EnvSpec(game_id(game), pure.observation_space, pure.action_space, 1)
+
+
+def _as_player(agent: Agent[Any], what: str) -> Player:
     as_player = getattr(agent, "as_player", None)
     if as_player is None:
-        raise ConfigError(
-            f"{path}: agent {experiment.agent_name!r} cannot play board games (no as_player)"
-        )
+        raise ConfigError(f"{what} cannot play board games (no as_player)")
     player: Player = as_player()
     return player
 
@@ -242,6 +261,71 @@ def play_match(
     return MatchResult(counts[1], counts[0], counts[-1])
 
 
+Side = Literal["first", "second", "alternate"]
+
+
+class VersusOpponent(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
+    """A board game against a fixed opponent (an arena Player): a single-agent env.
+
+    The opponent replies inside `step`; the reward is from the agent's view: +1 win, -1 loss (or
+    an illegal move), 0 draw. This layer does not implement the model protocol: planners search
+    the pure game inside it.
+    """
+
+    def __init__(self, game: BoardGame, opponent: str, agent_player: Side, game_id: str) -> None:
+        super().__init__(game)
+        if agent_player not in ("first", "second", "alternate"):
+            raise ConfigError(
+                f"agent_player must be 'first', 'second' or 'alternate', got {agent_player!r}"
+            )
+        self.game, self.spec_text, self.game_id = game, opponent, game_id
+        self.agent_player = agent_player
+        self.opponent = player_from_spec(opponent, game_id, 0)
+        self.games = 0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = self.game.reset(seed=seed, options=options)
+        if seed is not None:
+            self.opponent = player_from_spec(self.spec_text, self.game_id, seed)
+        self.opponent.reset()
+        second = self.agent_player == "second" or (
+            self.agent_player == "alternate" and self.games % 2 == 1
+        )
+        self.games += 1
+        if second:
+            obs, _, _, _, info = self.game.step(self.opponent.choose(self.game))
+        return obs, info
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.game.step(action)
+        if terminated:
+            return obs, float(reward), True, truncated, info
+        obs, reply, terminated, truncated, info = self.game.step(self.opponent.choose(self.game))
+        return obs, -float(reply), terminated, truncated, info
+
+
+def make_tictactoe(
+    render_mode: str | None = None, opponent: str | None = None, agent_player: Side = "first"
+) -> gym.Env[np.ndarray, int]:
+    """Tic-tac-toe; with `opponent` ("random", "minimax", "uct:N"), a single-agent env."""
+    game = TicTacToeEnv(render_mode)
+    if opponent is None:
+        return game
+    return VersusOpponent(game, opponent, agent_player, "rlkit/TicTacToe-v0")
+
+
+def make_connect_four(
+    render_mode: str | None = None, opponent: str | None = None, agent_player: Side = "first"
+) -> gym.Env[np.ndarray, int]:
+    """Connect Four; with `opponent` ("random", "uct:N", ...), a single-agent env."""
+    game = ConnectFourEnv(render_mode)
+    if opponent is None:
+        return game
+    return VersusOpponent(game, opponent, agent_player, "rlkit/ConnectFour-v0")
+
+
 __all__ = [
     "GAME_NAMES",
     "HumanPlayer",
@@ -249,8 +333,11 @@ __all__ = [
     "MinimaxPlayer",
     "Player",
     "RandomPlayer",
+    "VersusOpponent",
     "game_id",
+    "make_connect_four",
     "make_game",
+    "make_tictactoe",
     "negamax_value",
     "play_match",
     "player_from_spec",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -13,17 +14,17 @@ import torch
 from torch import nn
 
 from rlkit.agent import Agent, EnvSpec, Transition, register_agent
-from rlkit.errors import NonFiniteLossError, SpaceError
-from rlkit.flatmlp import MLPQBackprop, flat_optimizer_state, optimizer_step
-from rlkit.networks import (
+from rlkit.agents.dqn.fast_mlp import MLPQBackprop, flat_optimizer_state, optimizer_step
+from rlkit.errors import SpaceError
+from rlkit.nn.flat import FlatParameters
+from rlkit.nn.networks import (
     QHead,
     QNetwork,
     build_trunk,
-    flat_gradients,
-    flatten_parameters,
     is_image_space,
     resolve_device,
 )
+from rlkit.nn.optim import check_finite_loss, clip_grad_norm
 from rlkit.replay import ReplayBatch, ReplayConfig, build_replay
 from rlkit.schedules import ScheduleConfig, build_schedule
 
@@ -106,6 +107,13 @@ class DQNAgent(Agent[DQNConfig]):
     config_class = DQNConfig
 
     @classmethod
+    def for_acting(cls, config: DQNConfig, state: dict[str, Any]) -> DQNConfig:
+        """Acting needs no replay memory: a small one, and the saved one is not loaded."""
+        state.pop("replay", None)
+        small = dataclasses.replace(config.replay, capacity=min(config.replay.capacity, 4_096))
+        return dataclasses.replace(config, replay=small)
+
+    @classmethod
     def check_spaces(cls, spec: EnvSpec) -> None:
         if not isinstance(spec.action_space, gym.spaces.Discrete):
             raise SpaceError(
@@ -131,9 +139,10 @@ class DQNAgent(Agent[DQNConfig]):
         self.target = copy.deepcopy(self.online).requires_grad_(False)
         # One buffer each for the parameters, their gradients and the target's parameters:
         # zeroing, clipping, the optimizer and target updates are one operation each.
-        self.flat = flatten_parameters(self.online)
-        self.grad = flat_gradients(self.online, self.flat)
-        self.target_flat = flatten_parameters(self.target)
+        params = FlatParameters.of(self.online)
+        assert params.grad is not None
+        self.flat, self.grad = params.data, params.grad
+        self.target_flat = FlatParameters.of(self.target, grads=False).data
         manual = config.manual_backward and MLPQBackprop.supports(self.online)
         self.backprop = MLPQBackprop(self.online) if manual else None
         self.target_backprop = MLPQBackprop(self.target) if manual else None
@@ -249,21 +258,15 @@ class DQNAgent(Agent[DQNConfig]):
             q = q.detach()
         if weight is not None:
             self.replay.update_priorities(batch.index, (target - q).abs().cpu().numpy())
-        grad_norm = torch.linalg.vector_norm(self.grad)
-        if math.isfinite(self.max_grad_norm):  # torch's clip_grad_norm_, on one buffer
-            self.grad.mul_((self.max_grad_norm / (grad_norm + 1e-6)).clamp_(max=1.0))
+        grad_norm = clip_grad_norm([self.grad], self.max_grad_norm)
         optimizer_step(self.optimizer)
         self.updates += 1
         if not report:
             return {}
         with torch.no_grad():
             loss = self._loss(q, target, weight)
-        if not torch.isfinite(loss):  # NaN parameters keep the loss NaN up to this check
-            raise NonFiniteLossError(
-                f"the DQN loss became {loss.item()} at step {self.steps} (update {self.updates}); "
-                "stopped without saving, the last good checkpoint is kept; "
-                "try a lower agent.learning_rate or agent.max_grad_norm"
-            )
+        # NaN parameters keep the loss NaN up to this check
+        check_finite_loss(loss.item(), "DQN", f"step {self.steps} (update {self.updates})")
         return {
             "loss": loss.item(),
             "q_mean": q.mean().item(),

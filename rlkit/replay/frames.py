@@ -9,17 +9,17 @@ from typing import Any
 import numpy as np
 
 from rlkit.agent import Transition
-from rlkit.replay import (
+from rlkit.replay.base import (
     ACTION_DTYPE,
     ReplayBatch,
     Streams,
-    _stream_length,
     check_layout,
     check_memory,
     check_transition,
     n_step_targets,
+    stream_length,
 )
-from rlkit.sumtree import SlotSampler
+from rlkit.replay.sumtree import SlotSampler
 
 _FRAME_ARRAYS = ("start", "action", "reward", "terminated", "truncated")
 
@@ -60,7 +60,7 @@ class FrameReplayMemory:
             )
         self.obs_shape, self.gamma, self.n_step = tuple(obs_shape), gamma, n_step
         self.stack, self.compress = obs_shape[0], compress
-        length = _stream_length(capacity, num_envs, n_step + self.stack + 1)
+        length = stream_length(capacity, num_envs, n_step + self.stack + 1)
         check_memory(
             capacity,
             obs_shape,

@@ -77,7 +77,7 @@ def find_model(env: Any) -> SearchModel:
     missing = missing_model_methods(base)
     raise SpaceError(
         f"{name} cannot be searched: it lacks the model protocol's {', '.join(missing)} "
-        "(see rlkit.search for how to make an env searchable)"
+        "(see rlkit.search_model for how to make an env searchable)"
     )
 
 

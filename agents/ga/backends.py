@@ -15,25 +15,26 @@ import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
 from gymnasium.vector import SyncVectorEnv
 
-from rlkit.agents.ga import GAAgent, GAConfig
+from rlkit.agent import build_agent
+from rlkit.agents.ga.batch import GenomePolicy, evaluate_batch
+from rlkit.agents.ga.config import GAConfig
+from rlkit.agents.ga.genome import Genome
+from rlkit.agents.ga.novelty import behaviour_function
 from rlkit.envs.atari import AtariOptions, is_atari_id
 from rlkit.envs.factory import EnvConfig, env_spec, make_env, make_vector_env
 from rlkit.errors import RlkitError
 from rlkit.experiment import load_experiment
-from rlkit.ga_batch import evaluate_batch
-from rlkit.genome import Genome
-from rlkit.novelty import behaviour_function
 from rlkit.rollout import RolloutState, rollout
 
 MAX_RETRIES = 3
 BATCH_SLOTS = 32
-"""Sub-envs of the serial backend's batched evaluation (rlkit.ga_batch)."""
+"""Sub-envs of the serial backend's batched evaluation (rlkit.agents.ga.batch)."""
 Poll = Callable[[], None]
 
 
@@ -65,7 +66,7 @@ def frame_skip(env: EnvConfig) -> int:
     return int(env.kwargs.get("frame_skip", AtariOptions.frame_skip)) if is_atari_id(env.id) else 1
 
 
-class Evaluator:
+class GenomeEvaluator:
     """A worker's env and network: plays tasks through the shared rollout loop."""
 
     def __init__(self, experiment: dict[str, Any]) -> None:
@@ -76,7 +77,9 @@ class Evaluator:
             # no copy of every observation: the policy reads each one before the next step
             # overwrites it, and finished episodes' final observations are copied by rollout
             self.envs.copy = False
-        self.agent = GAAgent(config, env_spec(exp.env, self.envs), exp.run.seed)
+        spec = env_spec(exp.env, self.envs)
+        agent = build_agent(exp.agent_name, config, spec, exp.run.seed)
+        self.agent = cast(GenomePolicy, agent)
         self.frame_skip = frame_skip(exp.env)
         self.env_config = exp.env
         self.batch_envs: SyncVectorEnv | None = None
@@ -166,7 +169,7 @@ class SerialBackend:
     """Evaluates in this process."""
 
     def __init__(self, experiment: dict[str, Any]) -> None:
-        self.evaluator = Evaluator(experiment)
+        self.evaluator = GenomeEvaluator(experiment)
 
     def evaluate(self, tasks: Sequence[EvalTask], poll: Poll) -> list[Fitness]:
         return self.evaluator.evaluate_many(tasks, poll)
@@ -207,7 +210,7 @@ def _worker_main(conn: multiprocessing.connection.Connection, experiment: dict[s
     """A worker process: build the evaluator once, then answer tasks until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the trainer handles Ctrl-C and stops us
     torch.set_num_threads(1)
-    evaluator = Evaluator(experiment)
+    evaluator = GenomeEvaluator(experiment)
     while True:
         task = conn.recv()
         if task is None:
@@ -318,7 +321,7 @@ def make_backend(config: GAConfig, experiment: dict[str, Any]) -> Backend:
     if config.backend == "processes":
         return ProcessBackend(experiment, workers)
     if config.backend == "ray":
-        from rlkit.ga_ray import RayBackend
+        from rlkit.agents.ga.ray import RayBackend
 
         return RayBackend(experiment, workers, config.ray_address)
     return SerialBackend(experiment)

@@ -14,7 +14,10 @@ from torch import nn
 
 from rlkit.agent import EnvSpec
 from rlkit.errors import SpaceError
-from rlkit.networks import MLPTrunk, build_trunk
+from rlkit.nn.flat import FlatParameters
+from rlkit.nn.networks import MLPTrunk, build_trunk
+from rlkit.nn.numpy_mlp import Layer, mlp_forward, numpy_layers
+from rlkit.nn.optim import clip_grad_norm
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -189,7 +192,7 @@ class ActorCritic(nn.Module):
         super().__init__()
         self.actor_trunk, self.head = actor_trunk, head
         self.critic_trunk, self.value_head = critic_trunk, value_head
-        self.flat_groups: list[FlatGroup] = []
+        self.flat_groups: list[FlatParameters] = []
 
     def policy_params(self, obs: torch.Tensor) -> torch.Tensor:
         """Logits (Discrete) or means (Box) of pi(.|obs)."""
@@ -227,34 +230,7 @@ class ActorCritic(nn.Module):
         critic = self.critic_parameters() if separate_critic else []
         critic_ids = {id(p) for p in critic}
         main = [p for p in self.parameters() if id(p) not in critic_ids]
-        self.flat_groups = [FlatGroup(group) for group in (main, critic) if group]
-
-
-class FlatGroup:
-    """Parameters moved into one contiguous buffer and their gradients into another, so that
-    zeroing, clipping and the optimizer step handle one tensor instead of one per layer: for
-    the small networks of policy-gradient agents that overhead is most of an update."""
-
-    def __init__(self, params: list[nn.Parameter]) -> None:
-        self.params = params
-        self.data = torch.cat([p.detach().reshape(-1) for p in params])
-        self.grad = torch.zeros_like(self.data)
-        self.data.grad = self.grad
-        self.grad_views: list[torch.Tensor] = []
-        offset = 0
-        for p in params:
-            p.data = self.data[offset : offset + p.numel()].view_as(p)
-            self.grad_views.append(self.grad[offset : offset + p.numel()].view_as(p))
-            offset += p.numel()
-        self.zero_grad()
-
-    def zero_grad(self) -> None:
-        """Zero the gradient buffer; (re)point each parameter's .grad into it, which backward
-        then accumulates into in place."""
-        self.grad.zero_()
-        for p, view in zip(self.params, self.grad_views, strict=True):
-            if p.grad is not view:
-                p.grad = view
+        self.flat_groups = [FlatParameters(group) for group in (main, critic) if group]
 
 
 def build_actor_critic(
@@ -264,7 +240,7 @@ def build_actor_critic(
     device: torch.device = torch.device("cpu"),  # noqa: B008 - an immutable default
 ) -> ActorCritic:
     """The network for `spec`'s spaces on `device` with flattened parameters (do not move it
-    afterwards): trunk(s) from rlkit.networks, heads for its actions."""
+    afterwards): trunk(s) from rlkit.nn.networks, heads for its actions."""
     space, actions = spec.observation_space, spec.action_space
 
     def trunk() -> nn.Module:
@@ -306,48 +282,21 @@ def _orthogonal_init(net: ActorCritic) -> None:
                     nn.init.zeros_(layer.bias)
 
 
-class NumpyMLP:
-    """Forward pass of Linear, Tanh and ReLU layers in numpy, on views that share the memory of
-    the torch CPU parameters (so optimizer steps and load_state_dict show through). Acting with
-    a small MLP this way skips torch's per-layer dispatch, several times faster per step."""
-
-    def __init__(self, layers: list[nn.Module]) -> None:
-        self.ops: list[tuple[np.ndarray, np.ndarray] | str] = []
-        for layer in layers:
-            if isinstance(layer, nn.Linear):
-                weight, bias = layer.weight.detach().numpy(), layer.bias.detach().numpy()
-                self.ops.append((weight.T, bias))
-            elif isinstance(layer, nn.Tanh | nn.ReLU):
-                self.ops.append(type(layer).__name__)
-            else:
-                raise TypeError(f"NumpyMLP cannot run {type(layer).__name__}")
-
-    @classmethod
-    def of_policy(cls, net: ActorCritic, device: torch.device) -> NumpyMLP | None:
-        """The policy of `net` in numpy, or None unless it is an MLP on the CPU."""
-        if device.type != "cpu" or not isinstance(net.actor_trunk, MLPTrunk):
-            return None
-        return cls([*net.actor_trunk.body, net.head.linear])
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        x = obs.reshape(len(obs), -1).astype(np.float32, copy=False)
-        for op in self.ops:
-            if not isinstance(op, str):
-                x = x @ op[0] + op[1]
-            elif op == "Tanh":
-                x = np.tanh(x)
-            else:
-                x = np.maximum(x, 0.0)
-        return x
+def numpy_policy(net: ActorCritic, device: torch.device) -> list[Layer] | None:
+    """The policy of `net` as numpy layers (views of its parameters), or None unless it is an
+    MLP on the CPU."""
+    if device.type != "cpu" or not isinstance(net.actor_trunk, MLPTrunk):
+        return None
+    return numpy_layers([*net.actor_trunk.body, net.head.linear])
 
 
-class Actor:
+class PolicySampler:
     """Acts with an ActorCritic's policy: samples (explore) or takes the mode, clips Box actions
     to the bounds, and remembers the unclipped samples so the update uses their log-probs."""
 
     def __init__(self, net: ActorCritic, action_space: gym.Space[Any], device: torch.device):
         self.net, self.device = net, device
-        self.numpy_policy = NumpyMLP.of_policy(net, device)
+        self.numpy_policy = numpy_policy(net, device)
         self.box = action_space if isinstance(action_space, gym.spaces.Box) else None
         self._last_sent: np.ndarray | None = None
         self._last_sampled: np.ndarray | None = None
@@ -355,7 +304,7 @@ class Actor:
     def policy_params(self, obs: np.ndarray) -> np.ndarray:
         """Logits or means of pi(.|obs) as numpy, from numpy observations."""
         if self.numpy_policy is not None:
-            return self.numpy_policy(obs)
+            return mlp_forward(self.numpy_policy, obs)
         with torch.no_grad():
             params = self.net.policy_params(torch.as_tensor(obs, device=self.device))
         array: np.ndarray = params.cpu().numpy()
@@ -432,12 +381,8 @@ def gradient_step(
     for group in net.flat_groups:
         group.zero_grad()
     loss.backward()
-    grads = [group.grad for group in net.flat_groups]
-    norms = [torch.linalg.vector_norm(grad) for grad in grads]
-    norm = norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms))
-    if max_grad_norm > 0:
-        scale = torch.clamp(max_grad_norm / (norm + 1e-6), max=1.0)
-        for grad in grads:
-            grad.mul_(scale)
+    norm = clip_grad_norm(
+        [group.grad for group in net.flat_groups if group.grad is not None], max_grad_norm
+    )
     optimizer.step()
     return float(norm)

@@ -16,11 +16,9 @@ import numpy as np
 import torch
 
 from rlkit.agent import Agent, EnvSpec, Transition, register_agent
-from rlkit.errors import NonFiniteLossError
-from rlkit.networks import resolve_device
-from rlkit.policies import (
-    Actor,
+from rlkit.agents.pg.policies import (
     PolicyGradientConfig,
+    PolicySampler,
     batch_tensor,
     build_actor_critic,
     build_optimizer,
@@ -30,6 +28,8 @@ from rlkit.policies import (
     gradient_step,
     policy_gradient_loss,
 )
+from rlkit.nn.networks import resolve_device
+from rlkit.nn.optim import check_finite_loss
 from rlkit.returns import discounted_returns, explained_variance, standardize
 
 
@@ -120,7 +120,7 @@ class ReinforceAgent(Agent[ReinforceConfig]):
         check_box_only_options(config, spec, "reinforce")
         self.device = resolve_device(config.device)
         self.net = build_actor_critic(config, spec, config.baseline, self.device)
-        self.actor = Actor(self.net, spec.action_space, self.device)
+        self.actor = PolicySampler(self.net, spec.action_space, self.device)
         self.optimizer = build_optimizer(self.net, config)
         self.episodes = EpisodeCollector(spec.num_envs)
         self.steps = 0
@@ -153,12 +153,7 @@ class ReinforceAgent(Agent[ReinforceConfig]):
         loss, parts = policy_gradient_loss(
             log_prob, entropy, self._tensor(weights), values, self._tensor(returns), c
         )
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"the REINFORCE loss became {loss.item()} at step {self.steps} (update "
-                f"{self.updates}); stopped without saving, the last good checkpoint is kept; "
-                "try a lower agent.learning_rate or agent.max_grad_norm"
-            )
+        check_finite_loss(loss.item(), "REINFORCE", f"step {self.steps} (update {self.updates})")
         learning_rate = decay_learning_rate(self.optimizer, self.steps, c.lr_decay_steps)
         metrics = {"grad_norm": gradient_step(loss, self.optimizer, self.net, c.max_grad_norm)}
         self.updates += 1

@@ -4,7 +4,7 @@ A small MLP's training step on a CPU is dominated by per-operation overhead, not
 products: autograd records and replays a graph, every module call goes through hooks, and an
 optimizer over many tensors loops over them. Two things remove most of it:
 
-- `rlkit.networks.flatten_parameters` and `flat_gradients` move a module's parameters into one
+- `rlkit.nn.networks.flatten_parameters` and `flat_gradients` move a module's parameters into one
   buffer and their gradients into another, so zeroing, clipping, the optimizer step and
   target-network updates are one operation each, on one tensor, whatever the network;
   `optimizer_step` then skips `Optimizer.step()`'s per-call bookkeeping;
@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlkit.networks import MLPTrunk, QNetwork, mlp_forward
+from rlkit.nn.networks import MLPTrunk, QNetwork
+from rlkit.nn.numpy_mlp import mlp_forward, numpy_layers
 
 
 def flat_optimizer_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -62,11 +63,8 @@ class MLPQBackprop:
         self.advantage: nn.Linear = head.advantage
         self.value: nn.Linear | None = head.value if isinstance(head.value, nn.Linear) else None
         # numpy views of the same memory, for numpy_q_values (CPU parameters only)
-        activation = "tanh" if self.tanh else "relu"
-        self.numpy_layers = [(_array(m.weight).T, _array(m.bias), activation) for m in self.layers]
-        self.numpy_heads = [
-            (_array(m.weight).T, _array(m.bias), "") for m in (self.advantage, self.value) if m
-        ]
+        self.numpy_layers = numpy_layers(list(trunk.body))
+        self.numpy_heads = numpy_layers([m for m in (self.advantage, self.value) if m])
 
     @staticmethod
     def supports(net: nn.Module) -> bool:
@@ -125,11 +123,6 @@ class MLPQBackprop:
             _linear_grads(self.layers[i], grad_z, activations[i])
             if i > 0:
                 grad_x = grad_z.mm(self.layers[i].weight)
-
-
-def _array(param: torch.Tensor) -> np.ndarray:
-    """A numpy view of a CPU parameter (empty for parameters elsewhere: never used there)."""
-    return param.detach().numpy() if param.device.type == "cpu" else np.empty((0, 0), np.float32)
 
 
 def _linear_grads(layer: nn.Linear, grad_out: torch.Tensor, inputs: torch.Tensor) -> None:

@@ -1,9 +1,10 @@
-"""Replay memory: per-env ring buffers with n-step returns and optional prioritised sampling.
+"""What both replay memories share: config, batch, the per-env streams, n-step targets, sizing.
 
-`ReplayMemory` stores vector observations as they come. `rlkit.replay_frames.FrameReplayMemory`
-stores stacked pixel observations one frame at a time and rebuilds the stacks when sampling; it
-expects the first observation of an episode to be its first frame repeated `stack` times (what a
-frame stacker produces at reset). `build_replay` picks one from a `ReplayConfig`.
+`rlkit.replay.memory.ReplayMemory` stores vector observations as they come;
+`rlkit.replay.frames.FrameReplayMemory` stores stacked pixel observations one frame at a time and
+rebuilds the stacks when sampling; it expects the first observation of an episode to be its first
+frame repeated `stack` times (what a frame stacker produces at reset). Both sample uniformly or
+in proportion to priority (`rlkit.replay.sumtree`).
 
 Capacity counts slots over all envs: env e owns the ring of slots [e * L, (e + 1) * L) with
 L = capacity // num_envs, so an n-step window never mixes envs. A sampled transition's TD target
@@ -15,14 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, TypedDict
 
-import gymnasium as gym
 import numpy as np
 from numpy.typing import DTypeLike
 
 from rlkit.agent import Transition
 from rlkit.errors import CheckpointError, ConfigError
+from rlkit.replay.sumtree import sum_tree_bytes
 from rlkit.schedules import ScheduleConfig
-from rlkit.sumtree import SlotSampler, sum_tree_bytes
 
 ACTION_DTYPE = np.int64
 COMPRESSED_FRAME_FRACTION = 0.25
@@ -105,38 +105,7 @@ def _check_range(name: str, value: float, low: float, high: float | None) -> Non
         raise ValueError(f"{name} must be {valid}, got {value}")
 
 
-def build_replay(
-    config: ReplayConfig,
-    obs_space: gym.Space[Any],
-    num_envs: int,
-    gamma: float,
-    frame_stack: int | None,
-) -> ReplayBuffer:
-    """The frame-aware memory when `frame_stack` is given (uint8 stacks), else the plain one."""
-    from rlkit.replay_frames import FrameReplayMemory  # replay_frames imports this module
-
-    shape, dtype = tuple(obs_space.shape or ()), np.dtype(obs_space.dtype)
-    options = _Options(
-        n_step=config.n_step,
-        prioritized=config.prioritized,
-        alpha=config.alpha,
-        priority_eps=config.priority_eps,
-    )
-    if frame_stack is None:
-        if config.compress:
-            raise ConfigError("replay.compress=true needs frame-stacked uint8 pixel observations")
-        return ReplayMemory(config.capacity, shape, dtype, num_envs, gamma, **options)
-    if len(shape) != 3 or shape[0] != frame_stack or dtype != np.uint8:
-        raise ConfigError(
-            f"frame-aware replay needs uint8 observations of shape ({frame_stack}, H, W); "
-            f"got {dtype} {shape}"
-        )
-    return FrameReplayMemory(
-        config.capacity, shape, num_envs, gamma, compress=config.compress, **options
-    )
-
-
-class _Options(TypedDict):
+class MemoryOptions(TypedDict):
     """Settings both memories take."""
 
     n_step: int
@@ -310,111 +279,7 @@ def check_transition(t: Transition, num_envs: int, obs_shape: tuple[int, ...]) -
         raise ValueError(f"replay stores integer actions, got {np.asarray(t.action).dtype}")
 
 
-class ReplayMemory:
-    """Ring buffers of vector-observation transitions, one per env, with n-step returns."""
-
-    def __init__(
-        self,
-        capacity: int,
-        obs_shape: tuple[int, ...],
-        obs_dtype: DTypeLike,
-        num_envs: int,
-        gamma: float,
-        *,
-        n_step: int = 1,
-        prioritized: bool = False,
-        alpha: float = 0.6,
-        priority_eps: float = 1e-6,
-    ) -> None:
-        length = _stream_length(capacity, num_envs, n_step + 1)
-        slots = length * num_envs
-        check_memory(capacity, obs_shape, obs_dtype, num_envs=num_envs, prioritized=prioritized)
-        self.obs_shape, self.gamma, self.n_step = tuple(obs_shape), gamma, n_step
-        self.streams = Streams(num_envs, length, n_step)
-        self.sampler = SlotSampler(slots, prioritized, alpha, priority_eps)
-        self.obs = np.zeros((slots, *obs_shape), dtype=obs_dtype)
-        self.next_obs = np.zeros((slots, *obs_shape), dtype=obs_dtype)
-        self.action = np.zeros(slots, dtype=ACTION_DTYPE)
-        self.reward = np.zeros(slots, dtype=np.float32)
-        self.terminated = np.zeros(slots, dtype=bool)
-        self.truncated = np.zeros(slots, dtype=bool)
-        self._all_envs = np.arange(num_envs)
-
-    @property
-    def capacity(self) -> int:
-        """Slots over all envs (capacity rounded down to a multiple of num_envs)."""
-        return len(self.action)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of every array this memory holds."""
-        arrays = (self.obs, self.next_obs, self.action, self.reward)
-        flags = self.terminated.nbytes + self.truncated.nbytes
-        return sum(a.nbytes for a in arrays) + flags + self.sampler.nbytes
-
-    def __len__(self) -> int:
-        """Transitions that can be sampled now."""
-        return self.sampler.num_valid
-
-    def add(self, transition: Transition) -> None:
-        """Store one vector step: slot per env, overwriting that env's oldest."""
-        t = transition
-        check_transition(t, self.streams.num_envs, self.obs_shape)
-        index = self.streams.take(self._all_envs)
-        self.sampler.invalidate(index)
-        self.obs[index], self.next_obs[index] = t.obs, t.next_obs
-        self.action[index], self.reward[index] = t.action, t.reward
-        self.terminated[index], self.truncated[index] = t.terminated, t.truncated
-        done = np.logical_or(t.terminated, t.truncated)
-        self.sampler.validate(self.streams.completed(index, done))
-
-    def sample(self, batch_size: int, rng: np.random.Generator, beta: float = 1.0) -> ReplayBatch:
-        """Draw a batch uniformly or by priority (`beta`: importance-weight exponent)."""
-        s = self.streams
-        index, weight = self.sampler.sample(batch_size, rng, beta, s.size, s.length)
-        if self.n_step == 1:
-            reward = self.reward[index]
-            discount = np.where(self.terminated[index], 0.0, self.gamma).astype(np.float32)
-            last = index
-        else:
-            window = s.window(index)
-            reward, discount, k = n_step_targets(
-                self.reward[window], self.terminated[window], self.truncated[window], self.gamma
-            )
-            last = window[np.arange(batch_size), k - 1]
-        obs, next_obs = self.obs[index], self.next_obs[last]
-        return ReplayBatch(obs, self.action[index], reward, next_obs, discount, weight, index)
-
-    def update_priorities(self, index: np.ndarray, td_abs: np.ndarray) -> None:
-        """Prioritised: priorities (|td| + eps) ** alpha for `index` from the latest sample()."""
-        self.sampler.update(index, td_abs)
-
-    def _layout(self) -> dict[str, Any]:
-        return {"kind": "plain", "slots": self.capacity, "obs_shape": list(self.obs_shape)}
-
-    def state_dict(self) -> dict[str, Any]:
-        """Arrays, cursors and sampler state, for an exact resume."""
-        arrays = {k: getattr(self, k) for k in _PLAIN_ARRAYS}
-        return {
-            "layout": self._layout(),
-            **arrays,
-            "streams": self.streams.state_dict(),
-            "sampler": self.sampler.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what state_dict returned (into the arrays already allocated)."""
-        check_layout(self._layout(), state)
-        for key in _PLAIN_ARRAYS:
-            np.copyto(getattr(self, key), state[key])
-        self.streams.load_state_dict(state["streams"])
-        self.sampler.load_state_dict(state["sampler"])
-
-
-_PLAIN_ARRAYS = ("obs", "next_obs", "action", "reward", "terminated", "truncated")
-
-
-def _stream_length(capacity: int, num_envs: int, minimum: int) -> int:
+def stream_length(capacity: int, num_envs: int, minimum: int) -> int:
     """Slots per env; ConfigError when each env would get fewer than `minimum`."""
     length = capacity // num_envs
     if length < minimum:

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
+from rlkit.agents.ga.backends import Dispatcher, EvalTask, Fitness, GenomeEvaluator, Poll
 from rlkit.errors import ConfigError
-from rlkit.ga_backends import Dispatcher, EvalTask, Evaluator, Fitness, Poll
 
 CONNECT_TIMEOUT_S = 3.0
 _HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
@@ -62,7 +62,7 @@ class RayEvaluator:
 
     def __init__(self, experiment: dict[str, Any]) -> None:
         torch.set_num_threads(1)
-        self.evaluator = Evaluator(experiment)
+        self.evaluator = GenomeEvaluator(experiment)
 
     def evaluate(self, task: EvalTask) -> Fitness:
         return self.evaluator.evaluate(task)

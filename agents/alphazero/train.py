@@ -13,30 +13,23 @@ from __future__ import annotations
 import copy
 import multiprocessing
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
 
-from rlkit import checkpoint, selfplay
-from rlkit.agents.alphazero import AlphaZeroAgent, AlphaZeroConfig
-from rlkit.config import dumps_toml
+from rlkit import checkpoint
+from rlkit.agent import Agent
+from rlkit.agents.alphazero import selfplay
+from rlkit.agents.alphazero.config import AlphaZeroConfig
+from rlkit.agents.alphazero.network import PolicyValueNet
+from rlkit.agents.alphazero.puct import net_evaluator
 from rlkit.envs.factory import env_spec, make_vector_env
-from rlkit.errors import NonFiniteLossError, RlkitError
+from rlkit.errors import RlkitError
 from rlkit.evaluation import EvalResult, evaluate
-from rlkit.experiment import Experiment
-from rlkit.logger import ProgressBar, RunLogger
-from rlkit.runner import (
-    TrainingInterrupted,
-    build_agent,
-    configure_torch,
-    derive_seed,
-    stop_on_signal,
-    write_atomic,
-    write_summary,
-)
+from rlkit.nn.optim import check_finite_loss
+from rlkit.seeding import derive_seed
+from rlkit.training.session import Session, StopFlag, TrainingLoop
 
 
 class PositionReplay:
@@ -93,115 +86,97 @@ def alphazero_loss(
     return value_loss + policy, policy, value_loss
 
 
-@dataclass
-class Progress:
-    """Where training stands, saved in every checkpoint."""
+class BestNetworkAgent(Protocol):
+    """What the loop needs of the agent it trains (AlphaZeroAgent): the best network so far."""
 
-    iteration: int = 0
-    steps: int = 0
-    """Self-play moves played (positions before symmetric images)."""
-    episodes: int = 0
-    """Self-play games played."""
-    wall_s: float = 0.0
-    best_updates: int = 0
-    """Times the candidate beat the best network in the arena."""
-    history: list[dict[str, float]] = field(default_factory=list)
+    network: PolicyValueNet
+    device: torch.device
+
+    def set_network(self, weights: dict[str, Any]) -> None: ...
 
 
-def train_run(
-    experiment: Experiment, run_dir: Path, state: dict[str, Any] | None
-) -> dict[str, Any]:
-    """AlphaZero's training loop (Agent.training_loop): train, checkpoint, write summary.json."""
-    with Session(experiment, run_dir, state) as session:
-        return session.run()
+class AlphaZeroLoop(TrainingLoop):
+    """AlphaZero's training loop in the run session: an iteration is self-play, training and
+    the arena; every iteration is checkpointed. The session's step counter counts self-play
+    moves; TensorBoard's x axis is the iteration."""
 
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self.config: AlphaZeroConfig = self.experiment.agent
+        self.iteration = 0
+        self.best_updates = 0
+        """Times the candidate beat the best network in the arena."""
+        self.pool: Any = None
 
-class Session:
-    """One training session over a run directory, fresh or from a checkpoint."""
-
-    def __init__(self, experiment: Experiment, run_dir: Path, state: dict[str, Any] | None):
-        self.exp, self.run_dir, self.resumed = experiment, run_dir, state is not None
-        self.config: AlphaZeroConfig = experiment.agent
-        configure_torch(experiment.run)
-        torch.manual_seed(experiment.run.seed)
-        probe = make_vector_env(experiment.env, 1, training=False)
+    def make_agent(self) -> Agent[Any]:
+        exp, c = self.experiment, self.config
+        probe = make_vector_env(exp.env, 1, training=False)
         try:
-            self.spec = env_spec(experiment.env, probe)
-            agent = build_agent(experiment, self.spec, experiment.run.seed)
+            spec = env_spec(exp.env, probe)
+            agent = self.session.build_agent(spec)
         finally:
             probe.close()
-        assert isinstance(agent, AlphaZeroAgent)
-        self.best = agent
-        self.candidate = copy.deepcopy(agent.network)
-        c = self.config
+        self.best = cast(BestNetworkAgent, agent)
+        self.candidate = copy.deepcopy(self.best.network)
         self.optimizer = torch.optim.Adam(
             self.candidate.parameters(), lr=c.learning_rate, weight_decay=c.weight_decay
         )
-        self.shape = tuple(self.spec.observation_space.shape or ())
-        self.num_actions = int(self.spec.action_space.n)  # type: ignore[attr-defined]
+        self.shape = tuple(spec.observation_space.shape or ())
+        self.num_actions = int(spec.action_space.n)  # type: ignore[attr-defined]
         self.replay = PositionReplay(c.replay_size, self.shape, self.num_actions)
-        self.progress = Progress()
-        self.pool: Any = None
-        if state is not None:
-            self._restore(state)
+        if c.workers > 1:
+            context = multiprocessing.get_context(c.start_method)
+            self.pool = context.Pool(c.workers, initializer=selfplay.init_worker)
+        return agent
 
-    def __enter__(self) -> Session:
-        if self.config.workers > 1:
-            context = multiprocessing.get_context(self.config.start_method)
-            self.pool = context.Pool(self.config.workers, initializer=selfplay.init_worker)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         if self.pool is not None:
             self.pool.terminate()
             self.pool.join()
+            self.pool = None
 
-    def run(self) -> dict[str, Any]:
-        """Iterate to the budget, then evaluate and write summary.json."""
-        c, p = self.config, self.progress
-        if self.resumed and p.iteration >= c.iterations:
-            raise RlkitError(
-                f"run {self.run_dir} already finished its agent.iterations = {c.iterations}"
+    def resume_error(self) -> str | None:
+        if self.iteration >= self.config.iterations:
+            return (
+                f"run {self.session.run_dir} already finished its agent.iterations = "
+                f"{self.config.iterations}"
             )
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        toml_text = dumps_toml(self.exp.to_dict())
-        write_atomic(self.run_dir / "config.toml", toml_text)
-        logger = RunLogger(self.run_dir, purge_step=p.iteration if self.resumed else None)
-        bar = ProgressBar(c.iterations, self.exp.run.progress)
-        if not self.resumed:
-            logger.config(toml_text)
-            self._save()
-        try:
-            with stop_on_signal() as stop:
-                self._loop(logger, bar, stop)
-            result = self._evaluate(final=True)
-            logger.evaluation(result.mean_return, result.std_return, p.iteration)
-        finally:
-            bar.close()
-            logger.close()
-        return self._write_summary(result)
+        return None
 
-    def _loop(self, logger: RunLogger, bar: ProgressBar, stop: Any) -> None:
-        c, p = self.config, self.progress
-        while p.iteration < c.iterations:
-            if c.time_budget_s and p.wall_s >= c.time_budget_s:
+    def budget(self) -> int:
+        return self.config.iterations
+
+    def progress(self) -> int:
+        return self.iteration
+
+    def log_step(self) -> int:
+        return self.iteration
+
+    def train(self, stop: StopFlag) -> None:
+        c, session = self.config, self.session
+        counters, logger = session.counters, session.logger
+        assert logger is not None
+        if not session.resumed and self.iteration == 0:
+            session.save()
+        while self.iteration < c.iterations:
+            if c.time_budget_s and counters.wall_s >= c.time_budget_s:
                 return
             start = time.perf_counter()
             metrics = self._iteration(stop)
-            p.iteration += 1
-            if c.eval_every and p.iteration % c.eval_every == 0:
+            self.iteration += 1
+            if c.eval_every and self.iteration % c.eval_every == 0:
                 result = self._evaluate(final=False)
                 metrics["eval/mean_return"] = result.mean_return
-            p.wall_s += time.perf_counter() - start
+            counters.wall_s += time.perf_counter() - start
             for key, value in metrics.items():
-                logger.writer.add_scalar(key, value, p.iteration)
-            p.history.append({"iteration": p.iteration, **metrics})
-            self._save()
-            bar.update(p.iteration, _describe(metrics), force=True)
+                logger.writer.add_scalar(key, value, self.iteration)
+            counters.history.append({"iteration": self.iteration, **metrics})
+            session.save()
+            session.bar.update(self.iteration, _describe(metrics), force=True)
 
-    def _iteration(self, stop: Any) -> dict[str, float]:
+    def _iteration(self, stop: StopFlag) -> dict[str, float]:
         """Self-play, training, arena; TrainingInterrupted between phases on Ctrl-C."""
-        p, start = self.progress, time.perf_counter()
+        counters, start = self.session.counters, time.perf_counter()
         records = self._self_play()
         seconds = time.perf_counter() - start
         self._check_stop(stop)
@@ -209,8 +184,8 @@ class Session:
         self.replay.add(
             *(selfplay.symmetric_images(positions) if self.config.symmetries else positions)
         )
-        p.steps += len(positions[3])
-        p.episodes += len(records)
+        counters.step += len(positions[3])
+        counters.episodes += len(records)
         metrics = {
             "selfplay/game_length": len(positions[3]) / len(records),
             "selfplay/games_per_second": len(records) / max(seconds, 1e-9),
@@ -226,17 +201,17 @@ class Session:
         self._check_stop(stop)
         return metrics
 
-    def _check_stop(self, stop: Any) -> None:
+    def _check_stop(self, stop: StopFlag) -> None:
+        """Mid-iteration the state is inconsistent: stop on the last iteration's checkpoint."""
         if stop.requested:
-            saved = checkpoint.latest(self.run_dir)
-            raise TrainingInterrupted(self.run_dir, self.progress.steps, saved)
+            self.session.interrupt(saved=checkpoint.latest(self.session.run_dir))
 
     def _self_play(self) -> list[selfplay.GameRecord]:
-        c, seed, it = self.config, self.exp.run.seed, self.progress.iteration
+        c, seed, it = self.config, self.experiment.run.seed, self.iteration
         weights = {k: v.detach().cpu() for k, v in self.best.network.state_dict().items()}
         jobs = [
             selfplay.SelfPlayJob(
-                env=self.exp.env,
+                env=self.experiment.env,
                 config=c,
                 shape=self.shape,
                 num_actions=self.num_actions,
@@ -255,7 +230,7 @@ class Session:
         c = self.config
         if len(self.replay) < c.batch_size or c.train_steps == 0:
             return {}
-        rng = np.random.default_rng(derive_seed(self.exp.run.seed, 11, self.progress.iteration))
+        rng = np.random.default_rng(derive_seed(self.experiment.run.seed, 11, self.iteration))
         device = self.best.device
         self.candidate.train()
         sums = np.zeros(3)
@@ -270,11 +245,12 @@ class Session:
             total.backward()
             self.optimizer.step()
             sums += [total.item(), policy.item(), value_loss.item()]
-        if not np.isfinite(sums).all():
-            raise NonFiniteLossError(
-                f"the AlphaZero loss became {sums[0]} at iteration {self.progress.iteration}; "
-                "stopped without saving; try a lower agent.learning_rate"
-            )
+        check_finite_loss(
+            float(sums[0]),
+            "AlphaZero",
+            f"iteration {self.iteration}",
+            "a lower agent.learning_rate",
+        )
         total_mean, policy_mean, value_mean = sums / c.train_steps
         return {"loss/total": total_mean, "loss/policy": policy_mean, "loss/value": value_mean}
 
@@ -285,10 +261,10 @@ class Session:
             self._accept()
             return {"arena/accepted": 1.0}
         device = self.best.device
-        new = selfplay.net_evaluator(self.candidate, device)
-        old = selfplay.net_evaluator(self.best.network, device)
-        rng = np.random.default_rng(derive_seed(self.exp.run.seed, 12, self.progress.iteration))
-        games = selfplay.make_games(self.exp.env, c.arena_games)
+        new = net_evaluator(self.candidate, device)
+        old = net_evaluator(self.best.network, device)
+        rng = np.random.default_rng(derive_seed(self.experiment.run.seed, 12, self.iteration))
+        games = selfplay.make_games(self.experiment.env, c.arena_games)
         selfplay.reset_games(games, rng)
         seats = [(new, old) if i % 2 == 0 else (old, new) for i in range(c.arena_games)]
         results = selfplay.play_arena(games, seats, c, rng)
@@ -301,58 +277,50 @@ class Session:
 
     def _accept(self) -> None:
         self.best.set_network(self.candidate.state_dict())
-        self.progress.best_updates += 1
+        self.best_updates += 1
+
+    def final_evaluation(self) -> EvalResult:
+        return self._evaluate(final=True)
 
     def _evaluate(self, final: bool) -> EvalResult:
-        """Greedy games of the best network on the [env] (as `rlkit eval RUN_DIR` plays them)."""
-        run, p = self.exp.run, self.progress
+        """Greedy games of the best network on the [env] (as `rlkit eval RUN_DIR` plays them),
+        on fresh envs each time."""
+        run = self.experiment.run
         episodes = (run.final_eval_episodes or run.eval_episodes) if final else run.eval_episodes
-        seed = derive_seed(run.seed, 1, 0) if final else derive_seed(run.seed, 2, p.iteration)
-        envs = make_vector_env(self.exp.env, run.eval_num_envs, training=False)
+        seed = derive_seed(run.seed, 1, 0) if final else derive_seed(run.seed, 2, self.iteration)
+        envs = make_vector_env(self.experiment.env, run.eval_num_envs, training=False)
         try:
-            return evaluate(self.best, envs, episodes, seed)
+            return evaluate(self.session.agent, envs, episodes, seed)
         finally:
             envs.close()
 
-    def _save(self) -> Path:
-        path = checkpoint.checkpoint_path(self.run_dir, self.progress.steps)
+    def state_dict(self) -> dict[str, Any]:
         trainer = {
             "candidate": self.candidate.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "replay": {**self.replay.state_dict(), "next": self.replay.next},
-            "progress": asdict(self.progress),
+            "iteration": self.iteration,
+            "best_updates": self.best_updates,
         }
-        checkpoint.save(
-            path,
-            {"config": self.exp.to_dict(), "agent": self.best.state_dict(), "trainer": trainer},
-        )
-        checkpoint.prune(self.run_dir, self.exp.run.keep_checkpoints)
-        return path
+        return {"trainer": trainer}
 
-    def _restore(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         if "trainer" not in state:
             raise RlkitError("checkpoint has no AlphaZero training state; it cannot be resumed")
         trainer = state["trainer"]
-        self.best.load_state_dict(state["agent"])
         self.candidate.load_state_dict(trainer["candidate"])
         self.optimizer.load_state_dict(copy.deepcopy(trainer["optimizer"]))
         self.replay.load_state_dict(trainer["replay"])
         self.replay.next = int(trainer["replay"]["next"])
-        self.progress = Progress(**trainer["progress"])
+        self.iteration = int(trainer["iteration"])
+        self.best_updates = int(trainer["best_updates"])
 
-    def _write_summary(self, result: EvalResult) -> dict[str, Any]:
-        p = self.progress
-        return write_summary(
-            self.run_dir,
-            self.exp,
-            result,
-            steps=p.steps,
-            episodes=p.episodes,
-            wall_s=p.wall_s,
-            iterations=p.iteration,
-            best_updates=p.best_updates,
-            history=p.history,
-        )
+    def summary(self) -> dict[str, Any]:
+        return {
+            "iterations": self.iteration,
+            "best_updates": self.best_updates,
+            "history": self.session.counters.history,
+        }
 
 
 def _describe(metrics: dict[str, float]) -> str:

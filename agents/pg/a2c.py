@@ -10,12 +10,10 @@ import numpy as np
 import torch
 
 from rlkit.agent import Agent, EnvSpec, Transition, register_agent
-from rlkit.errors import NonFiniteLossError
-from rlkit.networks import resolve_device
-from rlkit.policies import (
-    Actor,
+from rlkit.agents.pg.policies import (
     GaussianHead,
     PolicyGradientConfig,
+    PolicySampler,
     batch_tensor,
     build_actor_critic,
     build_optimizer,
@@ -25,6 +23,8 @@ from rlkit.policies import (
     gradient_step,
     policy_gradient_loss,
 )
+from rlkit.nn.networks import resolve_device
+from rlkit.nn.optim import check_finite_loss
 from rlkit.returns import explained_variance, gae, n_step_returns, standardize
 
 
@@ -106,7 +106,7 @@ class A2CAgent(Agent[A2CConfig]):
         check_box_only_options(config, spec, "a2c")
         self.device = resolve_device(config.device)
         self.net = build_actor_critic(config, spec, with_value=True, device=self.device)
-        self.actor = Actor(self.net, spec.action_space, self.device)
+        self.actor = PolicySampler(self.net, spec.action_space, self.device)
         self.optimizer = build_optimizer(self.net, config)
         self.rollout = RolloutBuffer(config.n_steps)
         self.steps = 0
@@ -140,12 +140,7 @@ class A2CAgent(Agent[A2CConfig]):
         loss, parts = policy_gradient_loss(
             log_prob, entropy, self._flat(advantages), values, self._flat(returns), c
         )
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"the A2C loss became {loss.item()} at step {self.steps} (update {self.updates}); "
-                "stopped without saving, the last good checkpoint is kept; "
-                "try a lower agent.learning_rate or agent.max_grad_norm"
-            )
+        check_finite_loss(loss.item(), "A2C", f"step {self.steps} (update {self.updates})")
         learning_rate = decay_learning_rate(self.optimizer, self.steps, c.lr_decay_steps)
         grad_norm = gradient_step(loss, self.optimizer, self.net, c.max_grad_norm)
         self.updates += 1

@@ -19,8 +19,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlkit.networks import flatten_parameters
-
 _HEADER = struct.Struct("<II")  # initial seed, number of mutations
 _MUTATION = struct.Struct("<If")  # mutation seed, sigma
 SEED_LIMIT = 2**32
@@ -117,19 +115,6 @@ def init_bounds(module: nn.Module) -> np.ndarray:
             raise TypeError(f"parameter {name}: only Linear/Conv layers can be evolved")
         parts.append(np.full(param.numel(), bounds[id(param)], dtype=np.float32))
     return np.concatenate(parts)
-
-
-class FlatParameters:
-    """Points every parameter of `module` into one flat float32 buffer, so loading is one copy."""
-
-    def __init__(self, module: nn.Module) -> None:
-        self.flat = flatten_parameters(module.requires_grad_(False))
-        self.size = self.flat.numel()
-        self.array = self.flat.numpy()  # shares memory with the parameters
-
-    def load(self, vector: np.ndarray) -> None:
-        """Copy `vector` into the module's parameters."""
-        np.copyto(self.array, vector)
 
 
 class GenomeDecoder:

@@ -12,18 +12,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import VectorEnv
 
-from rlkit.agents.ga import GAAgent
-from rlkit.genome import Genome
-from rlkit.networks import mlp_forward
+from rlkit.agents.ga.genome import Genome
+from rlkit.nn.numpy_mlp import Layer, mlp_forward
 from rlkit.rollout import RolloutState, rollout
 
-Layers = list[tuple[np.ndarray, np.ndarray, str]]
+Layers = list[Layer]
+
+
+class GenomePolicy(Protocol):
+    """What evaluating genomes needs of the agent (the Deep GA's GenomePolicy): a policy network
+    whose parameters come from a genome, with a numpy forward pass for MLPs."""
+
+    genome: Genome
+    layers: Layers | None
+    """Numpy views of an MLP's layers, following every set_genome; None for other networks."""
+
+    def set_genome(self, genome: Genome) -> None: ...
+
+    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray: ...
+
+    def actions(self, out: np.ndarray) -> np.ndarray: ...
+
+    def layer_copy(self) -> Layers: ...
 
 
 @dataclass
@@ -40,7 +56,7 @@ class _Slot:
 class _SlotPolicy:
     """Acts on row i with slot i's network; idle slots get the first action."""
 
-    def __init__(self, agent: GAAgent, slots: list[_Slot], outputs: int) -> None:
+    def __init__(self, agent: GenomePolicy, slots: list[_Slot], outputs: int) -> None:
         self.agent, self.slots = agent, slots
         self.idle = np.zeros((1, outputs), np.float32)
 
@@ -65,7 +81,7 @@ class _Idle(gym.Env[Any, Any]):
 
 def evaluate_batch(
     envs: VectorEnv[Any, Any, Any],
-    agent: GAAgent,
+    agent: GenomePolicy,
     tasks: Sequence[Any],
     behaviour: Callable[[np.ndarray], np.ndarray] | None,
     done: Callable[[Any, _Slot], None],
@@ -87,7 +103,7 @@ def evaluate_batch(
 
 def _play(
     envs: VectorEnv[Any, Any, Any],
-    agent: GAAgent,
+    agent: GenomePolicy,
     state: RolloutState,
     slots: list[_Slot],
     queue: list[Any],
@@ -115,7 +131,7 @@ def _play(
 
 def _assign(
     envs: VectorEnv[Any, Any, Any],
-    agent: GAAgent,
+    agent: GenomePolicy,
     state: RolloutState,
     slots: list[_Slot],
     i: int,

@@ -1,0 +1,259 @@
+"""The Deep GA trainer (Such et al. 2017), beside the runner: it evolves GAAgent genomes.
+
+Per generation: evaluate the population's fitness (mean return, or the novelty archive's NS/NSR
+score), take the top `truncation` as parents, re-evaluate the top `elite_candidates` by return
+(and the previous elite) on `elite_episodes` common extra episodes, keep the best unchanged as
+the elite, and fill the next population with mutated children of random parents (no
+crossover). All randomness comes from the run's seed: the population RNG is checkpointed and
+every evaluation's env seed is derived from (seed, generation, index), so a resumed run and
+every backend give the same result as one uninterrupted serial run. run.eval_every and
+run.checkpoint_every are not used: each generation's elite re-evaluation is its evaluation
+(TensorBoard eval/mean_return) and every generation is checkpointed (a population is seeds).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+
+from rlkit.agent import Agent
+from rlkit.agents.ga.backends import Backend, EvalTask, Fitness, make_backend
+from rlkit.agents.ga.batch import GenomePolicy
+from rlkit.agents.ga.config import GAConfig
+from rlkit.agents.ga.genome import SEED_LIMIT, Genome
+from rlkit.agents.ga.novelty import NoveltyArchive
+from rlkit.envs.factory import env_spec
+from rlkit.errors import RlkitError
+from rlkit.seeding import derive_seed
+from rlkit.training.session import Session, StopFlag, TrainingLoop
+
+_POPULATION, _FITNESS, _ELITE, _ARCHIVE = 20, 21, 22, 23  # derive_seed tags
+
+
+class _Stopped(Exception):  # noqa: N818 - control flow: Ctrl-C during a generation
+    """Raised from a backend's poll when a stop was requested."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What one generation measured."""
+
+    returns: np.ndarray
+    scores: np.ndarray
+    elite: Genome
+    elite_fitness: float
+    elite_return: float
+    frames: int
+    episodes: int
+    evaluations: int
+    seconds: float
+
+
+class GALoop(TrainingLoop):
+    """The Deep GA's training loop in the run session: one generation per step, each
+    checkpointed. The session's step counter counts emulator frames; TensorBoard's x axis too."""
+
+    def __init__(self, session: Session, backend: Backend | None = None) -> None:
+        super().__init__(session)
+        self.config: GAConfig = self.experiment.agent
+        self.backend = backend
+        self.generation = 0
+
+    def make_agent(self) -> Agent[Any]:
+        exp = self.experiment
+        seed = exp.run.seed
+        agent = self.session.build_agent(env_spec(exp.env, self.session.evaluation_envs()))
+        self.agent = cast(GenomePolicy, agent)
+        self.rng = np.random.default_rng(derive_seed(seed, _POPULATION))
+        self.population = [Genome(self._seed()) for _ in range(self.config.population)]
+        self.archive = NoveltyArchive(self.config.novelty, derive_seed(seed, _ARCHIVE))
+        if self.backend is None:
+            self.backend = make_backend(self.config, exp.to_dict())
+        return agent
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
+
+    def finished(self) -> bool:
+        """True once the budget (generations, else run.total_steps frames) or target is met."""
+        counters = self.session.counters
+        if counters.reached_target is not None:
+            return True
+        if self.config.generations is not None:
+            return self.generation >= self.config.generations
+        return counters.step >= self.experiment.run.total_steps
+
+    def resume_error(self) -> str | None:
+        if not self.finished():
+            return None
+        return (
+            f"run {self.session.run_dir} already finished its budget (generation "
+            f"{self.generation}, {self.session.counters.step} frames); extend it with "
+            "--set agent.generations=<more> or --set run.total_steps=<more frames>"
+        )
+
+    def budget(self) -> int:
+        return self.config.generations or self.experiment.run.total_steps
+
+    def progress(self) -> int:
+        return self.generation if self.config.generations else self.session.counters.step
+
+    def train(self, stop: StopFlag) -> None:
+        session = self.session
+        while not self.finished():
+            stats = self._generation(stop)
+            self._log(stats)
+            session.save()
+            session.bar.update(
+                self.progress(), f"gen {self.generation} elite {stats.elite_return:.3f}"
+            )
+            if stop.requested:
+                session.interrupt()
+
+    def _seed(self) -> int:
+        return int(self.rng.integers(0, SEED_LIMIT))
+
+    def _poll(self, stop: StopFlag) -> None:
+        if stop.requested:
+            raise _Stopped
+
+    def _evaluate(self, tasks: list[EvalTask], stop: StopFlag) -> list[Fitness]:
+        assert self.backend is not None
+        try:
+            return self.backend.evaluate(tasks, lambda: self._poll(stop))
+        except _Stopped:  # the state is still that of the generation's start: save it
+            self.session.interrupt()
+
+    def _generation(self, stop: StopFlag) -> Generation:
+        """Evaluate, select, pick the elite, breed; the trainer's state changes only at the end."""
+        cfg, seed, g = self.config, self.experiment.run.seed, self.generation
+        start = time.perf_counter()
+        tasks = [
+            EvalTask(i, genome, cfg.episodes_per_eval, derive_seed(seed, _FITNESS, g, i))
+            for i, genome in enumerate(self.population)
+        ]
+        fitness = self._evaluate(tasks, stop)
+        returns = np.array([f.mean_return for f in fitness])
+        behaviours = None
+        if cfg.novelty.mode != "off":
+            behaviours = np.stack([np.asarray(f.behaviour) for f in fitness])
+        scores = self.archive.selection_scores(
+            behaviours if behaviours is not None else np.zeros((len(returns), 1)), returns
+        )
+        parents = [self.population[i] for i in np.argsort(-scores, kind="stable")[: cfg.truncation]]
+        elite, elite_fitness, elite_return, extra = self._select_elite(returns, stop)
+        if behaviours is not None:
+            self.archive.update(behaviours)
+        children = [
+            parents[int(self.rng.integers(cfg.truncation))].child(self._seed(), cfg.sigma)
+            for _ in range(cfg.population - 1)
+        ]
+        self.population = [elite, *children]
+        self.agent.set_genome(elite)
+        all_results = [*fitness, *extra]
+        return Generation(
+            returns=returns,
+            scores=scores,
+            elite=elite,
+            elite_fitness=elite_fitness,
+            elite_return=elite_return,
+            frames=sum(f.frames for f in all_results),
+            episodes=sum(len(f.returns) for f in all_results),
+            evaluations=len(all_results),
+            seconds=time.perf_counter() - start,
+        )
+
+    def _select_elite(
+        self, returns: np.ndarray, stop: StopFlag
+    ) -> tuple[Genome, float, float, list[Fitness]]:
+        """Re-evaluate the top candidates by return (and the previous elite, index 0 after the
+        first generation) on common extra episodes; the best mean is the elite."""
+        cfg, seed, g = self.config, self.experiment.run.seed, self.generation
+        candidates = [int(i) for i in np.argsort(-returns, kind="stable")[: cfg.elite_candidates]]
+        if g > 0 and 0 not in candidates:
+            candidates.append(0)
+        tasks = [
+            EvalTask(
+                k * cfg.elite_episodes + j, self.population[i], 1, derive_seed(seed, _ELITE, g, j)
+            )
+            for k, i in enumerate(candidates)
+            for j in range(cfg.elite_episodes)
+        ]
+        extra = self._evaluate(tasks, stop)
+        means = [
+            float(
+                np.mean(
+                    [
+                        f.mean_return
+                        for f in extra[k * cfg.elite_episodes : (k + 1) * cfg.elite_episodes]
+                    ]
+                )
+            )
+            for k in range(len(candidates))
+        ]
+        best = int(np.argmax(means))
+        index = candidates[best]
+        return self.population[index], float(returns[index]), means[best], extra
+
+    def _log(self, stats: Generation) -> None:
+        """Update the counters and write the generation's scalars (x axis: frames)."""
+        c, run = self.session.counters, self.experiment.run
+        self.generation += 1
+        c.step += stats.frames
+        c.episodes += stats.episodes
+        c.evaluations += stats.evaluations
+        c.wall_s += stats.seconds
+        c.history.append(
+            {"generation": self.generation, "step": c.step, "mean_return": stats.elite_return}
+        )
+        if run.target_return is not None and stats.elite_return >= run.target_return:
+            c.reached_target = c.step
+        scalars = {
+            "ga/max_fitness": float(stats.returns.max()),
+            "ga/mean_fitness": float(stats.returns.mean()),
+            "ga/elite_fitness": stats.elite_fitness,
+            "ga/frames": float(c.step),
+            "ga/generation": float(self.generation),
+            "ga/evaluations_per_second": stats.evaluations / max(stats.seconds, 1e-9),
+            "ga/genome_length": float(len(stats.elite)),
+            "ga/genome_bytes": float(stats.elite.nbytes),
+            "eval/mean_return": stats.elite_return,
+        }
+        if self.config.novelty.mode != "off":
+            scalars["ga/archive_size"] = float(len(self.archive))
+            scalars["ga/mean_score"] = float(stats.scores.mean())
+        assert self.session.logger is not None
+        for tag, value in scalars.items():
+            self.session.logger.writer.add_scalar(tag, value, c.step)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "generation": self.generation,
+            "population": [genome.to_array() for genome in self.population],
+            "population_rng": self.rng.bit_generator.state,
+            "archive": self.archive.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generation = int(state["generation"])
+        self.population = [Genome.from_array(array) for array in state["population"]]
+        self.rng.bit_generator.state = state["population_rng"]
+        self.archive.load_state_dict(state["archive"])
+        if len(self.population) != self.config.population:
+            raise RlkitError("a resumed GA run cannot change agent.population")
+
+    def summary(self) -> dict[str, Any]:
+        c, elite = self.session.counters, self.agent.genome
+        return {
+            "reached_target_at": c.reached_target,
+            "evaluations": c.history,
+            "generations": self.generation,
+            "fitness_evaluations": c.evaluations,
+            "elite_genome_length": len(elite),
+            "elite_genome_bytes": elite.nbytes,
+        }

@@ -1,0 +1,135 @@
+"""The runner's entry points: train, resume and evaluate a run directory.
+
+Each training run is one `Session` (rlkit.training.session) driving the agent family's training
+loop: the runner's own step loop (rlkit.training.steps) unless the agent class names another.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rlkit import checkpoint
+from rlkit import video as videos
+from rlkit.agent import agent_class, build_agent
+from rlkit.envs.factory import env_spec, make_vector_env
+from rlkit.errors import ConfigError, RlkitError
+from rlkit.evaluation import EvalResult, evaluate
+from rlkit.experiment import Experiment, load_experiment
+from rlkit.seeding import derive_seed
+from rlkit.training.session import (
+    Session,
+    TrainingInterrupted,
+    TrainingLoop,
+    check_run_dir_free,
+    default_run_dir,
+)
+from rlkit.training.steps import StepLoop
+
+RESUMABLE_KEYS = frozenset(
+    {
+        "run.total_steps",
+        "run.eval_every",
+        "run.eval_episodes",
+        "run.final_eval_episodes",
+        "run.checkpoint_every",
+        "run.keep_checkpoints",
+        "run.log_every",
+        "run.progress",
+    }
+)
+"""Keys `--resume --set` may change for every agent; families add theirs (Agent.budget_keys)."""
+
+
+def training_loop_class(agent_name: str) -> type[TrainingLoop]:
+    """The agent family's own training loop (Agent.training_loop), else the runner's step loop."""
+    return agent_class(agent_name).training_loop or StepLoop
+
+
+def open_session(
+    experiment: Experiment, run_dir: Path, state: dict[str, Any] | None = None, **options: Any
+) -> Session:
+    """A run session over `run_dir` with the experiment's training loop (`options` go to it)."""
+    loop = training_loop_class(experiment.agent_name)
+    return Session(experiment, run_dir, state, loop, **options)
+
+
+def train(experiment: Experiment, run_dir: str | Path | None = None) -> dict[str, Any]:
+    """Train from scratch into a new run directory; return the summary."""
+    target = Path(run_dir) if run_dir else default_run_dir(experiment.name)
+    check_run_dir_free(target)
+    with open_session(experiment, target) as session:  # bad envs or agents fail before any write
+        return session.run()
+
+
+def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Continue a run from its newest checkpoint; only budget keys may change."""
+    target = Path(run_dir)
+    if not target.is_dir():
+        raise RlkitError(f"--resume {target}: no such run directory")
+    state = checkpoint.load(checkpoint.latest(target))
+    allowed = RESUMABLE_KEYS | agent_class(load_experiment(state["config"]).agent_name).budget_keys
+    for text in overrides:
+        key = text.partition("=")[0].strip()
+        if key not in allowed:
+            raise ConfigError(
+                f"--set {key}: cannot change when resuming; allowed: {', '.join(sorted(allowed))}"
+            )
+    experiment = load_experiment(state["config"], overrides)
+    with open_session(experiment, target, state) as session:
+        return session.run()
+
+
+def _for_acting(experiment: Experiment, state: dict[str, Any]) -> Experiment:
+    """The experiment with the agent's acting-only config (Agent.for_acting may trim `state`)."""
+    cls = agent_class(experiment.agent_name)
+    return dataclasses.replace(experiment, agent=cls.for_acting(experiment.agent, state["agent"]))
+
+
+def evaluate_checkpoint(
+    target: str | Path,
+    episodes: int | None = None,
+    seed: int | None = None,
+    video: str | Path | None = None,
+    max_frames: int = 5_000,
+) -> EvalResult:
+    """Greedy evaluation of a run directory's newest checkpoint (or a checkpoint file).
+
+    With the defaults it replays the run's final evaluation, so it reproduces summary.json.
+    With `video` (a .gif, or .mp4 where imageio has ffmpeg) it plays `episodes` (default 1)
+    episodes back to back on a rendering env, at most `max_frames` frames, into that file.
+    """
+    video_path = videos.check_video_path(video) if video is not None else None
+    state = checkpoint.load(checkpoint.latest(Path(target)))
+    experiment = _for_acting(load_experiment(state["config"]), state)
+    run = experiment.run
+    eval_seed = derive_seed(run.seed, 1, 0) if seed is None else seed
+    if video_path is None:
+        envs, fps = make_vector_env(experiment.env, run.eval_num_envs, training=False), 0.0
+    else:
+        envs, fps = videos.make_render_env(experiment.env)
+    try:
+        agent = build_agent(
+            experiment.agent_name, experiment.agent, env_spec(experiment.env, envs), run.seed
+        )
+        agent.load_state_dict(state["agent"])
+        if video_path is not None:
+            return videos.record(agent, envs, video_path, episodes or 1, eval_seed, fps, max_frames)
+        count = episodes or run.final_eval_episodes or run.eval_episodes
+        return evaluate(agent, envs, count, eval_seed)
+    finally:
+        envs.close()
+
+
+__all__ = [
+    "RESUMABLE_KEYS",
+    "TrainingInterrupted",
+    "default_run_dir",
+    "evaluate_checkpoint",
+    "open_session",
+    "resume",
+    "train",
+    "training_loop_class",
+]

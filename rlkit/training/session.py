@@ -1,0 +1,297 @@
+"""The run session: the one skeleton every training loop runs in.
+
+A session owns what every run has: the run directory and its config.toml, the TensorBoard logger
+and the progress bar, Ctrl-C/SIGTERM handling, atomic checkpoints and their rotation, the
+counters every checkpoint carries, the final evaluation and summary.json. A `TrainingLoop`
+supplies only what differs between agent families: the envs and the agent it trains, its step,
+its stop condition and the extra state its checkpoints carry. The runner's act/observe/update
+loop (`rlkit.training.steps.StepLoop`) is one; AlphaZero's self-play and the Deep GA's
+generations are others, named by their agent class (`Agent.training_loop`);
+`rlkit.training.runner.open_session` picks the loop.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import json
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import torch
+
+from rlkit import checkpoint
+from rlkit.agent import Agent, EnvSpec, build_agent
+from rlkit.config import dumps_toml
+from rlkit.envs.factory import make_vector_env
+from rlkit.errors import RlkitError
+from rlkit.evaluation import EvalResult, evaluate
+from rlkit.experiment import Experiment, RunConfig
+from rlkit.seeding import derive_seed
+from rlkit.training.logger import ProgressBar, RunLogger
+
+
+class TrainingInterrupted(Exception):  # noqa: N818 - not an error: a requested stop
+    """Ctrl-C (or SIGTERM) stopped training after a checkpoint was saved."""
+
+    def __init__(self, run_dir: Path, step: int, saved: Path) -> None:
+        super().__init__(f"interrupted at step {step}; checkpoint saved to {saved}")
+        self.run_dir, self.step, self.saved = run_dir, step, saved
+
+
+@dataclass
+class Counters:
+    """Progress of a run, saved in every checkpoint. `step` is the loop's unit of experience:
+    env steps (runner), self-play moves (AlphaZero), emulator frames (Deep GA)."""
+
+    step: int = 0
+    episodes: int = 0
+    evaluations: int = 0
+    next_eval: int = 0
+    next_checkpoint: int = 0
+    wall_s: float = 0.0
+    reached_target: int | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class StopFlag:
+    """Set by the first Ctrl-C/SIGTERM: the loop checkpoints and stops at its next chance."""
+
+    requested = False
+
+
+class TrainingLoop(abc.ABC):
+    """What one agent family's training supplies to the session (see the module docstring).
+
+    Built by the session, which then calls `make_agent` once (before anything is written),
+    `load_state_dict` when resuming, `train` inside the signal handler, `final_evaluation`,
+    and `summary` for summary.json's extra keys.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.experiment = session.experiment
+
+    @abc.abstractmethod
+    def make_agent(self) -> Agent[Any]:
+        """Build the envs this loop needs and the agent it trains (`session.build_agent`)."""
+
+    @abc.abstractmethod
+    def train(self, stop: StopFlag) -> None:
+        """Train until the budget or target is met; `session.save()` when a checkpoint is due,
+        `session.interrupt()` once `stop.requested`."""
+
+    def resume_error(self) -> str | None:
+        """Why a restored run cannot continue (its budget is met), or None."""
+        return None
+
+    def budget(self) -> int:
+        """The progress bar's total, in `progress()` units."""
+        return self.experiment.run.total_steps
+
+    def progress(self) -> int:
+        """Work done so far, in `budget()` units."""
+        return self.session.counters.step
+
+    def log_step(self) -> int:
+        """The TensorBoard x-axis value of the run's current point."""
+        return self.session.counters.step
+
+    def final_evaluation(self) -> EvalResult:
+        """The greedy evaluation summary.json reports, as `rlkit eval RUN_DIR` replays it."""
+        run = self.experiment.run
+        episodes = run.final_eval_episodes or run.eval_episodes
+        return self.session.evaluate(episodes, derive_seed(run.seed, 1, 0))
+
+    def state_dict(self) -> dict[str, Any]:
+        """The loop's own checkpoint entries (beside config, agent and counters)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Restore from a checkpoint (the agent and counters are restored already)."""
+
+    def summary(self) -> dict[str, Any]:
+        """summary.json keys beyond the common ones."""
+        return {}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the loop's envs and workers."""
+
+
+class Session:
+    """One training session over a run directory, fresh (`state` None) or from a checkpoint."""
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        run_dir: Path,
+        state: dict[str, Any] | None,
+        loop_class: type[TrainingLoop],
+        **loop_options: Any,
+    ) -> None:
+        self.experiment, self.run_dir, self.resumed = experiment, run_dir, state is not None
+        run = experiment.run
+        configure_torch(run)
+        torch.manual_seed(run.seed)
+        self.counters = Counters(next_eval=run.eval_every, next_checkpoint=run.checkpoint_every)
+        self.eval_envs: Any = None
+        self.logger: RunLogger | None = None
+        self.loop: TrainingLoop = loop_class(self, **loop_options)
+        try:
+            self.agent = self.loop.make_agent()
+            if state is not None:
+                self.agent.load_state_dict(state["agent"])
+                self.counters = Counters(**state["counters"])
+                self.loop.load_state_dict(state)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.loop.close()
+        if self.eval_envs is not None:
+            self.eval_envs.close()
+            self.eval_envs = None
+
+    def build_agent(self, spec: EnvSpec) -> Agent[Any]:
+        """The experiment's agent for `spec`, seeded from the run's seed."""
+        return build_agent(
+            self.experiment.agent_name, self.experiment.agent, spec, self.experiment.run.seed
+        )
+
+    def evaluation_envs(self) -> Any:
+        """The run's evaluation vector env (made on first use, kept for the session)."""
+        if self.eval_envs is None:
+            run = self.experiment.run
+            self.eval_envs = make_vector_env(self.experiment.env, run.eval_num_envs, training=False)
+        return self.eval_envs
+
+    def evaluate(self, episodes: int, seed: int) -> EvalResult:
+        """Greedy episodes of the agent on the evaluation envs."""
+        return evaluate(self.agent, self.evaluation_envs(), episodes, seed)
+
+    def run(self) -> dict[str, Any]:
+        """Write config.toml, train to the budget, evaluate, write summary.json; return it."""
+        if self.resumed and (why := self.loop.resume_error()) is not None:
+            raise RlkitError(why)
+        run, loop = self.experiment.run, self.loop
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        toml_text = dumps_toml(self.experiment.to_dict())
+        write_atomic(self.run_dir / "config.toml", toml_text)
+        logger = self.logger = RunLogger(
+            self.run_dir, purge_step=loop.log_step() if self.resumed else None
+        )
+        self.bar = ProgressBar(loop.budget(), run.progress)
+        if not self.resumed:
+            logger.config(toml_text)
+        try:
+            with stop_on_signal() as stop:
+                loop.train(stop)
+            result = loop.final_evaluation()
+            logger.evaluation(result.mean_return, result.std_return, loop.log_step())
+            self.bar.update(loop.progress(), f"final eval {result.mean_return:.3f}", force=True)
+        finally:
+            self.bar.close()
+            logger.close()
+        return self.write_summary(result)
+
+    def save(self) -> Path:
+        """Checkpoint the run (atomically) and delete all but the newest run.keep_checkpoints."""
+        path = checkpoint.checkpoint_path(self.run_dir, self.counters.step)
+        payload = {
+            "config": self.experiment.to_dict(),
+            "agent": self.agent.state_dict(),
+            "counters": asdict(self.counters),
+            **self.loop.state_dict(),
+        }
+        checkpoint.save(path, payload)
+        checkpoint.prune(self.run_dir, self.experiment.run.keep_checkpoints)
+        return path
+
+    def interrupt(self, saved: Path | None = None) -> NoReturn:
+        """Stop on request: checkpoint now (or name the checkpoint `saved` already holds)."""
+        raise TrainingInterrupted(self.run_dir, self.counters.step, saved or self.save())
+
+    def write_summary(self, result: EvalResult) -> dict[str, Any]:
+        """Write RUN_DIR/summary.json (the keys users script against, then the loop's)."""
+        c, exp = self.counters, self.experiment
+        summary = {
+            "name": exp.name,
+            "agent": exp.agent_name,
+            "env": exp.env.id,
+            "seed": exp.run.seed,
+            "steps": c.step,
+            "episodes": c.episodes,
+            "wall_s": round(c.wall_s, 3),
+            "steps_per_second": round(c.step / max(c.wall_s, 1e-9), 1),
+            "final_eval": result.as_dict(),
+            **self.loop.summary(),
+        }
+        write_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        return summary
+
+
+def configure_torch(run: RunConfig) -> None:
+    """Apply the run's process-wide torch settings: CPU threads and denormal flushing."""
+    if run.torch_threads:
+        torch.set_num_threads(run.torch_threads)
+    torch.set_flush_denormal(run.flush_denormal)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step (a crash leaves the old file or the new)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def default_run_dir(name: str) -> Path:
+    """runs/<name>-<date>-<time>, with a suffix when that exists."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path("runs") / f"{name}-{stamp}"
+    suffix = 2
+    while path.exists():
+        path = Path("runs") / f"{name}-{stamp}-{suffix}"
+        suffix += 1
+    return path
+
+
+def check_run_dir_free(path: Path) -> None:
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise RlkitError(
+            f"run directory {path} already exists; choose another --logdir, "
+            f"or continue that run with --resume {path}"
+        )
+
+
+@contextlib.contextmanager
+def stop_on_signal() -> Iterator[StopFlag]:
+    """First Ctrl-C/SIGTERM asks the loop to checkpoint and stop; a second aborts at once."""
+    flag = StopFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if flag.requested:
+            raise KeyboardInterrupt
+        flag.requested = True
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

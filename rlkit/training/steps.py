@@ -1,0 +1,151 @@
+"""The runner's training loop: act, observe and update on a vector env, step by step.
+
+Every `run.log_every` steps it logs; every `run.eval_every` steps it evaluates greedily (and stops
+once `run.target_return` is met); every `run.checkpoint_every` steps it checkpoints. Its
+checkpoints also carry the rollout, the envs' state where it can be captured, and torch's RNG,
+so a resumed run continues exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+
+from rlkit.agent import Agent
+from rlkit.envs.factory import env_spec, make_vector_env
+from rlkit.evaluation import EvalResult, evaluate
+from rlkit.rollout import RolloutState, rollout
+from rlkit.seeding import derive_seed
+from rlkit.training import envstate
+from rlkit.training.session import Session, StopFlag, TrainingLoop
+
+
+class StepLoop(TrainingLoop):
+    """act/observe/update for `run.total_steps` env steps (the loop of every family that has no
+    training loop of its own)."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self.envs: Any = None
+
+    def make_agent(self) -> Agent[Any]:
+        exp = self.experiment
+        self.envs = make_vector_env(exp.env)
+        self.session.evaluation_envs()
+        agent = self.session.build_agent(env_spec(exp.env, self.envs))
+        self.rollout_state = RolloutState.reset(self.envs, exp.run.seed)
+        self.agent = agent
+        return agent
+
+    def close(self) -> None:
+        if self.envs is not None:
+            self.envs.close()
+            self.envs = None
+
+    def resume_error(self) -> str | None:
+        c, run, where = self.session.counters, self.experiment.run, self.session.run_dir
+        if c.reached_target is not None:
+            return (
+                f"run {where} stopped at step {c.reached_target} on reaching "
+                "run.target_return; nothing to resume"
+            )
+        if c.step >= run.total_steps:
+            return (
+                f"run {where} already reached run.total_steps={run.total_steps}; "
+                "extend it with --set run.total_steps=<more>"
+            )
+        return None
+
+    def train(self, stop: StopFlag) -> None:
+        self._loop(stop)
+        self.session.save()
+
+    def _loop(self, stop: StopFlag) -> None:
+        session, agent = self.session, self.agent
+        logger, bar = session.logger, session.bar
+        assert logger is not None
+        run, counters, n = self.experiment.run, session.counters, self.envs.num_envs
+        clock = window_start = time.perf_counter()
+        wall_start, window_step = counters.wall_s, counters.step
+        next_log = counters.step + run.log_every
+        for transition, episodes in rollout(self.envs, agent, self.rollout_state, True):
+            agent.observe(transition)
+            logger.metrics(agent.update())
+            logger.episodes(episodes)
+            counters.step += n
+            counters.episodes += len(episodes)
+            counters.wall_s = wall_start + time.perf_counter() - clock
+            if counters.step >= next_log or counters.step >= run.total_steps:
+                now = time.perf_counter()
+                sps = (counters.step - window_step) / max(now - window_start, 1e-9)
+                logger.flush(counters.step, sps)
+                recent = logger.mean_recent_return()
+                bar.update(counters.step, f"return {recent:.3f} | {sps:,.0f} steps/s")
+                window_start, window_step = now, counters.step
+                next_log = counters.step + run.log_every
+            if counters.step >= run.total_steps:
+                return
+            if run.eval_every and counters.step >= counters.next_eval:
+                result = self._evaluate(run.eval_episodes, final=False)
+                logger.evaluation(result.mean_return, result.std_return, counters.step)
+                if run.target_return is not None and result.mean_return >= run.target_return:
+                    counters.reached_target = counters.step
+                    return
+                counters.next_eval += run.eval_every * math.ceil(
+                    (counters.step - counters.next_eval + 1) / run.eval_every
+                )
+            if run.checkpoint_every and counters.step >= counters.next_checkpoint:
+                session.save()
+                counters.next_checkpoint = counters.step + run.checkpoint_every
+            if stop.requested:
+                session.interrupt()
+
+    def final_evaluation(self) -> EvalResult:
+        run = self.experiment.run
+        return self._evaluate(run.final_eval_episodes or run.eval_episodes, final=True)
+
+    def _evaluate(self, episodes: int, final: bool) -> EvalResult:
+        counters = self.session.counters
+        tag = (1, 0) if final else (2, counters.evaluations)
+        envs = self.session.evaluation_envs()
+        result = evaluate(self.agent, envs, episodes, derive_seed(self.experiment.run.seed, *tag))
+        self.agent.attach(self.envs)  # evaluation attached the eval envs; planners resume here
+        if not final:
+            counters.evaluations += 1
+        counters.history.append(
+            {
+                "step": counters.step,
+                "mean_return": result.mean_return,
+                "std_return": result.std_return,
+            }
+        )
+        return result
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "rollout": self.rollout_state.state_dict(),
+            "envs": envstate.capture(self.envs),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        torch.set_rng_state(state["torch_rng"])
+        if state["envs"] is None:  # native or out-of-process envs: restart their episodes
+            seed = derive_seed(self.experiment.run.seed, 3, self.session.counters.step)
+            self.rollout_state = RolloutState.reset(self.envs, seed)
+            print(
+                f"note: {self.experiment.env.id} state cannot be saved; episodes restart on resume"
+            )
+        else:
+            envstate.restore(self.envs, state["envs"])
+            self.rollout_state = RolloutState.from_state_dict(state["rollout"])
+
+    def summary(self) -> dict[str, Any]:
+        counters = self.session.counters
+        return {
+            "reached_target_at": counters.reached_target,
+            "evaluations": counters.history,
+        }
