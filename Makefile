@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN_DIR ?= runs/frozenlake_qlearning-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup run test lint typecheck unit wheel-check mutants planted-bugs clean
+.PHONY: setup run test lint typecheck lint-imports unit wheel-check mutants planted-bugs clean
 
 setup: $(VENV)/.installed
 
@@ -25,10 +25,14 @@ lint: setup
 typecheck: setup
 	PATH=$(abspath $(BIN)):$$PATH bash .ci/typecheck
 
+# The architecture's layers, family independence and no import cycles (pyproject.toml).
+lint-imports: setup
+	PATH=$(abspath $(BIN)):$$PATH bash .ci/lint-imports
+
 unit: setup
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+test: lint typecheck lint-imports unit
 
 wheel-check: setup
 	bash .ci/wheel-check $(BIN)/python

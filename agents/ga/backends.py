@@ -311,17 +311,3 @@ class ProcessBackend:
                 worker.process.terminate()
                 worker.process.join()
             worker.conn.close()
-
-
-def make_backend(config: GAConfig, experiment: dict[str, Any]) -> Backend:
-    """The backend `config.backend` names, with `config.workers` workers (0: one per core)."""
-    import os
-
-    workers = config.workers or os.cpu_count() or 1
-    if config.backend == "processes":
-        return ProcessBackend(experiment, workers)
-    if config.backend == "ray":
-        from rlkit.agents.ga.ray import RayBackend
-
-        return RayBackend(experiment, workers, config.ray_address)
-    return SerialBackend(experiment)

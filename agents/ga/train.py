@@ -13,6 +13,7 @@ run.checkpoint_every are not used: each generation's elite re-evaluation is its 
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, cast
@@ -20,7 +21,13 @@ from typing import Any, cast
 import numpy as np
 
 from rlkit.agent import Agent
-from rlkit.agents.ga.backends import Backend, EvalTask, Fitness, make_backend
+from rlkit.agents.ga.backends import (
+    Backend,
+    EvalTask,
+    Fitness,
+    ProcessBackend,
+    SerialBackend,
+)
 from rlkit.agents.ga.batch import GenomePolicy
 from rlkit.agents.ga.config import GAConfig
 from rlkit.agents.ga.genome import SEED_LIMIT, Genome
@@ -257,3 +264,15 @@ class GALoop(TrainingLoop):
             "elite_genome_length": len(elite),
             "elite_genome_bytes": elite.nbytes,
         }
+
+
+def make_backend(config: GAConfig, experiment: dict[str, Any]) -> Backend:
+    """The backend `config.backend` names, with `config.workers` workers (0: one per core)."""
+    workers = config.workers or os.cpu_count() or 1
+    if config.backend == "processes":
+        return ProcessBackend(experiment, workers)
+    if config.backend == "ray":
+        from rlkit.agents.ga.ray import RayBackend  # an optional extra: imported when used
+
+        return RayBackend(experiment, workers, config.ray_address)
+    return SerialBackend(experiment)
