@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from rlkit.envs.factory import env_spec, make_vector_env
 from rlkit.errors import ConfigError, SpaceError
 from rlkit.experiment import load_experiment
 from rlkit.players import RandomPlayer, play_match, player_from_spec
-from rlkit.training.runner import TrainingInterrupted, open_session, resume, train
+from rlkit.training.runner import open_session, train
 
 
 def tiny_experiment(**agent: Any) -> dict[str, Any]:
@@ -369,42 +368,6 @@ def test_non_board_env_is_a_space_error(in_tmp: Path) -> None:
     data["env"] = {"id": "CartPole-v1"}
     with pytest.raises(SpaceError, match="board planes"):
         train(load_experiment(data), "run")
-
-
-def interrupt_second_training(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ctrl-C during the second iteration's training phase."""
-    original = alphazero.AlphaZeroLoop._train
-    calls = {"n": 0}
-
-    def train_then_interrupt(self: alphazero.AlphaZeroLoop) -> dict[str, float]:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            signal.raise_signal(signal.SIGINT)
-        return original(self)
-
-    monkeypatch.setattr(alphazero.AlphaZeroLoop, "_train", train_then_interrupt)
-
-
-def test_resume_after_ctrl_c_equals_the_uninterrupted_run(
-    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    whole = train(load_experiment(tiny_experiment()), "whole")
-    with monkeypatch.context() as patch:
-        interrupt_second_training(patch)
-        with pytest.raises(TrainingInterrupted):
-            train(load_experiment(tiny_experiment()), "parts")
-    resumed = resume("parts")
-    for key in ("steps", "episodes", "iterations", "best_updates", "final_eval"):
-        assert resumed[key] == whole[key], key
-    drop = ("time/", "selfplay/games_per_second")
-    for a, b in zip(resumed["history"], whole["history"], strict=True):
-        assert {k: v for k, v in a.items() if not k.startswith(drop)} == {
-            k: v for k, v in b.items() if not k.startswith(drop)
-        }
-    left = torch.load(sorted(Path("whole/checkpoints").iterdir())[-1], weights_only=True)
-    right = torch.load(sorted(Path("parts/checkpoints").iterdir())[-1], weights_only=True)
-    for name, tensor in left["trainer"]["candidate"].items():
-        assert torch.equal(tensor, right["trainer"]["candidate"][name]), name
 
 
 def test_self_play_in_worker_processes(in_tmp: Path) -> None:

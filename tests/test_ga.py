@@ -129,10 +129,9 @@ def test_same_seed_same_result(tmp_path: Path) -> None:
     assert c["evaluations"] != a["evaluations"]
 
 
-def test_interrupt_then_resume_equals_uninterrupted(
+def test_an_interrupted_run_saves_a_few_seeds_then_finishes_and_extends(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    full = train(load_experiment(ga_experiment()), tmp_path / "full")
     original = GenomeEvaluator.evaluate_many
     calls = {"n": 0}
 
@@ -153,8 +152,7 @@ def test_interrupt_then_resume_equals_uninterrupted(
     assert saved["generation"] == 1
     assert sum(a.nbytes for a in saved["population"]) < 200  # a population is a few seeds
     monkeypatch.setattr(GenomeEvaluator, "evaluate", original)
-    resumed = resume(run_dir)
-    assert without_timing(resumed) == without_timing(full)
+    resume(run_dir)  # equal to the uninterrupted run: tests/test_resume.py
     with pytest.raises(Exception, match="already finished"):
         resume(run_dir)
     extended = resume(run_dir, ["agent.generations=4"])

@@ -8,16 +8,14 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import interrupt_after
 
-from rlkit import checkpoint
 from rlkit.agent import EnvSpec, Transition
 from rlkit.agents.pg.reinforce import ReinforceAgent, ReinforceConfig
 from rlkit.config import from_dict
 from rlkit.errors import NonFiniteLossError, SpaceError
 from rlkit.experiment import load_experiment
 from rlkit.plot import read_scalars
-from rlkit.training.runner import TrainingInterrupted, resume, train
+from rlkit.training.runner import train
 
 BOX2 = gym.spaces.Box(-10.0, 10.0, (2,), np.float32)
 
@@ -186,23 +184,6 @@ def cartpole(**agent_settings: Any) -> dict[str, Any]:
         "run": {"total_steps": 2_000, "eval_every": 1_000, "eval_episodes": 2,
                 "log_every": 200, "progress": False},
     }  # fmt: skip
-
-
-def test_run_resumes_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = cartpole(baseline=True, episodes_per_update=2)
-    straight = train(load_experiment(data), tmp_path / "straight")
-    interrupt_after(monkeypatch, ReinforceAgent, 333)  # mid-episode
-    with pytest.raises(TrainingInterrupted):
-        train(load_experiment(data), tmp_path / "resumed")
-    monkeypatch.undo()
-    resumed = resume(tmp_path / "resumed")
-    for key in ("steps", "episodes", "final_eval", "evaluations"):
-        assert resumed[key] == straight[key]
-    a, b = (
-        checkpoint.load(checkpoint.latest(tmp_path / r))["agent"] for r in ("straight", "resumed")
-    )
-    for name, tensor in a["net"].items():
-        torch.testing.assert_close(tensor, b["net"][name], rtol=0, atol=0)
 
 
 def test_box_actions_run_and_metrics_reach_tensorboard(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from helpers import interrupt_after, small_experiment
 import rlkit
 from rlkit import checkpoint
 from rlkit.agent import Agent, EnvSpec, Transition
-from rlkit.agents.tabular import TabularAgent
 from rlkit.experiment import load_experiment
 from rlkit.training.runner import TrainingInterrupted, resume, train
 
@@ -46,25 +45,6 @@ def test_same_seed_same_result_different_seed_differs(tmp_path: Path) -> None:
     qa, qb, qc = (final_state(tmp_path / r)["agent"]["tables"] for r in "abc")
     np.testing.assert_array_equal(qa, qb)
     assert not np.array_equal(qa, qc)
-
-
-@pytest.mark.parametrize("stop_at", [1, 250, 333])
-def test_resume_equals_uninterrupted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop_at: int
-) -> None:
-    straight = train(load_experiment(small_experiment()), tmp_path / "straight")
-    interrupt_after(monkeypatch, TabularAgent, stop_at)
-    with pytest.raises(TrainingInterrupted) as stopped:
-        train(load_experiment(small_experiment()), tmp_path / "resumed")
-    assert stopped.value.step == stop_at * 4
-    assert not (tmp_path / "resumed" / "summary.json").exists()
-    monkeypatch.undo()
-    resumed = resume(tmp_path / "resumed")
-    assert {k: resumed[k] for k in COMPARED} == {k: straight[k] for k in COMPARED}
-    np.testing.assert_array_equal(
-        final_state(tmp_path / "resumed")["agent"]["tables"],
-        final_state(tmp_path / "straight")["agent"]["tables"],
-    )
 
 
 @dataclass

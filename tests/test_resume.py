@@ -1,0 +1,184 @@
+"""Exact resume, for every agent that promises it (all but UCT, which does not learn and whose
+search trees are not checkpointed): a run stopped by Ctrl-C and resumed with
+`rlkit run --resume` ends exactly as the same run left alone (summary and final agent state).
+
+Each case names the method whose n-th call sends this process a real SIGINT: `update` for the
+runner's step loop (mid-rollout, mid-episode), a phase of the family's own loop otherwise.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pytest
+import torch
+from helpers import small_experiment
+
+from rlkit import checkpoint
+from rlkit.agents.alphazero.train import AlphaZeroLoop
+from rlkit.agents.dqn import DQNAgent
+from rlkit.agents.ga.train import GALoop
+from rlkit.agents.pg import A2CAgent, ReinforceAgent
+from rlkit.agents.tabular import TabularAgent
+from rlkit.experiment import load_experiment
+from rlkit.training.runner import TrainingInterrupted, resume, train
+
+TIMING = ("wall_s", "steps_per_second")
+"""summary.json keys (and history keys, by prefix) that measure time, not results."""
+TIMED_METRICS = ("time/", "selfplay/games_per_second")
+
+
+class Case(NamedTuple):
+    experiment: dict[str, Any]
+    stop_class: type
+    stop_method: str
+    stop_call: int
+
+
+def cartpole(agent: dict[str, Any], num_envs: int, steps: int) -> dict[str, Any]:
+    return {
+        "env": {"id": "CartPole-v1", "num_envs": num_envs},
+        "agent": {"hidden": [16], "device": "cpu", **agent},
+        "run": {"total_steps": steps, "eval_every": steps // 3, "eval_episodes": 2,
+                "log_every": 200, "progress": False},
+    }  # fmt: skip
+
+
+CASES = {
+    "tabular-first-step": Case(small_experiment(), TabularAgent, "update", 1),
+    "tabular": Case(small_experiment(), TabularAgent, "update", 333),
+    "dqn": Case(
+        cartpole(
+            {
+                "name": "dqn",
+                "learning_starts": 200,
+                "train_frequency": 4,
+                "target_update_interval": 100,
+                "replay": {"capacity": 5_000, "n_step": 3},
+                "epsilon": {"kind": "linear", "start": 1.0, "end": 0.1, "steps": 1_000},
+            },
+            num_envs=1,
+            steps=1_500,
+        ),
+        DQNAgent,
+        "update",
+        700,
+    ),
+    "a2c": Case(
+        cartpole({"name": "a2c", "n_steps": 8, "gae_lambda": 0.95}, 4, 2_000),
+        A2CAgent,
+        "update",
+        123,
+    ),
+    "reinforce": Case(
+        cartpole({"name": "reinforce", "baseline": True, "episodes_per_update": 2}, 2, 2_000),
+        ReinforceAgent,
+        "update",
+        333,
+    ),
+    "alphazero": Case(
+        {
+            "env": {"id": "rlkit/TicTacToe-v0", "kwargs": {"opponent": "random"}},
+            "agent": {
+                "name": "alphazero",
+                "channels": 8,
+                "blocks": 1,
+                "value_hidden": 16,
+                "simulations": 8,
+                "games_per_iteration": 6,
+                "concurrent_games": 3,
+                "replay_size": 512,
+                "batch_size": 16,
+                "train_steps": 4,
+                "arena_games": 2,
+                "iterations": 2,
+            },
+            "run": {"seed": 3, "eval_episodes": 4, "progress": False},
+        },
+        AlphaZeroLoop,
+        "_train",
+        2,  # the second iteration's training phase
+    ),
+    "ga": Case(
+        {
+            "env": {"id": "CartPole-v1", "max_episode_steps": 100},
+            "agent": {
+                "name": "ga",
+                "hidden": [8],
+                "population": 8,
+                "truncation": 3,
+                "sigma": 0.1,
+                "elite_candidates": 2,
+                "elite_episodes": 2,
+                "generations": 3,
+            },
+            "run": {"seed": 3, "eval_episodes": 3, "progress": False},
+        },
+        GALoop,
+        "_select_elite",
+        2,  # the second generation, between its fitness and its elite evaluations
+    ),
+}
+
+
+def interrupt_at(monkeypatch: pytest.MonkeyPatch, case: Case) -> None:
+    """Make the case's n-th stop_method call send this process a real SIGINT (Ctrl-C)."""
+    original = getattr(case.stop_class, case.stop_method)
+    count = {"n": 0}
+
+    def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        count["n"] += 1
+        if count["n"] == case.stop_call:
+            signal.raise_signal(signal.SIGINT)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(case.stop_class, case.stop_method, wrapped)
+
+
+def results(summary: dict[str, Any]) -> dict[str, Any]:
+    """summary.json without its timings."""
+    kept = {k: v for k, v in summary.items() if k not in TIMING}
+    if "history" in kept:
+        kept["history"] = [
+            {k: v for k, v in point.items() if not k.startswith(TIMED_METRICS)}
+            for point in kept["history"]
+        ]
+    return kept
+
+
+def assert_same(a: Any, b: Any, where: str = "agent") -> None:
+    """Equal nested state: dicts, lists, tensors and arrays bit for bit."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_same(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b, err_msg=where)
+    else:
+        assert a == b, where
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_resume_after_ctrl_c_equals_the_uninterrupted_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    case = CASES[name]
+    straight = train(load_experiment(case.experiment), tmp_path / "straight")
+    with monkeypatch.context() as patch:
+        interrupt_at(patch, case)
+        with pytest.raises(TrainingInterrupted):
+            train(load_experiment(case.experiment), tmp_path / "resumed")
+    assert not (tmp_path / "resumed" / "summary.json").exists()
+    resumed = resume(tmp_path / "resumed")
+    assert results(resumed) == results(straight)
+    ends = [checkpoint.load(checkpoint.latest(tmp_path / r)) for r in ("straight", "resumed")]
+    assert_same(ends[0]["agent"], ends[1]["agent"])
