@@ -69,7 +69,7 @@ class UCTConfig:
             raise ValueError(f"discount must be in [0, 1], got {self.discount}")
 
 
-class Node:
+class UCTNode:
     """A tree node: the state after a move, the mover's reward for it, and the statistics."""
 
     __slots__ = (
@@ -89,14 +89,14 @@ class Node:
     ) -> None:
         self.state, self.reward, self.terminal, self.to_play = state, reward, terminal, to_play
         self.untried = untried
-        self.children: dict[int, Node] = {}
+        self.children: dict[int, UCTNode] = {}
         self.visits = 0
         self.value = 0.0
         """Sum of the returns to the player who moved into this node."""
         self.proven: float | None = None
         """The exact value to the player who moved into this node, once solved (MCTS-Solver)."""
 
-    def ucb_child(self, c: float) -> tuple[int, Node]:
+    def ucb_child(self, c: float) -> tuple[int, UCTNode]:
         """The (action, child) of highest UCB1 score; every child has been visited."""
         scale = c * math.sqrt(math.log(self.visits))
         best, best_score = None, -math.inf
@@ -149,7 +149,7 @@ class UCTSearch:
         self.config = config
         self.rng = random.Random(seed)
         self.rollout_policy = rollout_policy
-        self.root: Node | None = None
+        self.root: UCTNode | None = None
         self.simulations_done = 0
         self.solving = False
 
@@ -172,7 +172,7 @@ class UCTSearch:
         self.root = root if self.config.reuse_tree else None
         return int(action)
 
-    def _root_for(self, sim: _Sim, state: Any) -> Node:
+    def _root_for(self, sim: _Sim, state: Any) -> UCTNode:
         """The node of `state` in the kept tree (at most two moves down), or a fresh one."""
         if self.root is not None:
             frontier = [self.root]
@@ -182,9 +182,9 @@ class UCTSearch:
                         return node
                 frontier = [child for node in frontier for child in node.children.values()]
         legal = list(sim.legal())
-        return Node(state, 0.0, not legal, sim.to_play(), legal)
+        return UCTNode(state, 0.0, not legal, sim.to_play(), legal)
 
-    def _run(self, root: Node, sim: _Sim) -> None:
+    def _run(self, root: UCTNode, sim: _Sim) -> None:
         cfg = self.config
         deadline = time.perf_counter() + cfg.seconds if cfg.seconds > 0 else math.inf
         limit = cfg.simulations if cfg.simulations > 0 else math.inf
@@ -199,7 +199,7 @@ class UCTSearch:
                 break
         self.simulations_done = done
 
-    def _simulate(self, root: Node, sim: _Sim) -> None:
+    def _simulate(self, root: UCTNode, sim: _Sim) -> None:
         """One simulation: select, expand, roll out, back up."""
         node, path, c = root, [root], self.config.c
         while not node.untried and node.children:
@@ -211,7 +211,7 @@ class UCTSearch:
             action = node.untried.pop(int(self.rng.random() * len(node.untried)))
             reward, over = sim.play(action)
             legal = [] if over else list(sim.legal())
-            child = Node(sim.snapshot(), reward, over or not legal, sim.to_play(), legal)
+            child = UCTNode(sim.snapshot(), reward, over or not legal, sim.to_play(), legal)
             node.children[action] = child
             path.append(child)
             if not child.terminal:
@@ -260,13 +260,13 @@ def _decisive_policy(model: SearchModel) -> RolloutPolicy:
     return policy
 
 
-def _preference(node: Node) -> tuple[float, int, float]:
+def _preference(node: UCTNode) -> tuple[float, int, float]:
     """Order of the root's moves: proven value (0 if unsolved), then visits, then mean."""
     proven = 0.0 if node.proven is None else node.proven
     return proven, node.visits, node.value / node.visits if node.visits else 0.0
 
 
-def _solve(path: list[Node]) -> None:
+def _solve(path: list[UCTNode]) -> None:
     """MCTS-Solver: prove the nodes above a newly proven leaf where their children allow it."""
     for i in range(len(path) - 2, -1, -1):
         node = path[i]
@@ -281,7 +281,7 @@ def _solve(path: list[Node]) -> None:
         node.proven = node.reward + (best if node.to_play == mover else -best)
 
 
-def _backup(path: list[Node], g: float, gamma: float) -> None:
+def _backup(path: list[UCTNode], g: float, gamma: float) -> None:
     """Back the leaf's return `g` (to its player to move) up the path, negamax style."""
     for i in range(len(path) - 1, 0, -1):
         node, mover = path[i], path[i - 1].to_play

@@ -13,7 +13,7 @@ import pytest
 import rlkit.envs  # noqa: F401 - registers the games
 from rlkit.agent import EnvSpec
 from rlkit.agents import mcts
-from rlkit.agents.mcts import Node, UCTAgent, UCTConfig, UCTPlayer, UCTSearch, _backup, ucb1
+from rlkit.agents.mcts import UCTAgent, UCTConfig, UCTNode, UCTPlayer, UCTSearch, _backup, ucb1
 from rlkit.envs.boardgames import BoardGame, ConnectFourEnv, TicTacToeEnv
 from rlkit.errors import ConfigError, SpaceError
 from rlkit.experiment import load_experiment
@@ -22,10 +22,10 @@ from rlkit.search_model import find_model
 
 
 def test_ucb1_on_a_hand_built_node() -> None:
-    parent = Node(None, 0.0, False, 0, [])
+    parent = UCTNode(None, 0.0, False, 0, [])
     parent.visits = 10
     for action, (visits, value) in enumerate([(6, 3.0), (3, 2.5), (1, 0.0)]):
-        child = Node(None, 0.0, False, 1, [])
+        child = UCTNode(None, 0.0, False, 1, [])
         child.visits, child.value = visits, value
         parent.children[action] = child
     c = 1.5
@@ -37,13 +37,13 @@ def test_ucb1_on_a_hand_built_node() -> None:
     assert parent.ucb_child(0.0)[0] == 1  # pure exploitation: best mean
 
 
-def expanded_root(game: BoardGame) -> Node:
+def expanded_root(game: BoardGame) -> UCTNode:
     """A root for the game's position with one child per legal move, each with untried moves."""
     state = game.clone_state()
-    root = Node(state, 0.0, False, game.to_play(), [])
+    root = UCTNode(state, 0.0, False, game.to_play(), [])
     for move in game.legal_moves():
         reward, over = game.play(move)
-        root.children[move] = Node(
+        root.children[move] = UCTNode(
             game.clone_state(), reward, over, game.to_play(), list(game.legal_moves())
         )
         game.restore_state(state)
@@ -80,7 +80,11 @@ def test_search_descends_into_the_child_of_highest_ucb1() -> None:
 
 def test_negamax_backup_flips_the_sign_per_player() -> None:
     # root (player 0 to move) -> a (player 1 to move) -> b (player 0 to move, leaf)
-    root, a, b = Node(0, 0.0, False, 0, []), Node(1, 0.0, False, 1, []), Node(2, 0.0, False, 0, [])
+    root, a, b = (
+        UCTNode(0, 0.0, False, 0, []),
+        UCTNode(1, 0.0, False, 1, []),
+        UCTNode(2, 0.0, False, 0, []),
+    )
     _backup([root, a, b], 1.0, 1.0)  # the leaf's player to move (0) gets +1 from the rollout
     # b was entered by player 1, for whom that outcome is -1; a by player 0: +1
     assert (b.value, a.value, root.visits) == (-1.0, 1.0, 1)
@@ -91,7 +95,11 @@ def test_negamax_backup_flips_the_sign_per_player() -> None:
 
 
 def test_backup_one_player_discounts_rewards() -> None:
-    root, a, b = Node(0, 0.0, False, 0, []), Node(1, 1.0, False, 0, []), Node(2, 2.0, False, 0, [])
+    root, a, b = (
+        UCTNode(0, 0.0, False, 0, []),
+        UCTNode(1, 1.0, False, 0, []),
+        UCTNode(2, 2.0, False, 0, []),
+    )
     _backup([root, a, b], 4.0, 0.5)
     assert b.value == 2.0 + 0.5 * 4.0
     assert a.value == 1.0 + 0.5 * 4.0
@@ -230,7 +238,7 @@ def test_seconds_budget_stops_the_search_when_spent(
     monkeypatch.setattr(mcts, "time", clock)
     simulate = UCTSearch._simulate
 
-    def slow_simulate(self: UCTSearch, root: Node, sim: Any) -> None:
+    def slow_simulate(self: UCTSearch, root: UCTNode, sim: Any) -> None:
         simulate(self, root, sim)
         clock.now += cost
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rlkit.agents.mcts import Node, UCTConfig, UCTSearch, _preference, _Sim
+from rlkit.agents.mcts import UCTConfig, UCTNode, UCTSearch, _preference, _Sim
 from rlkit.envs.boardgames import TicTacToeEnv
 
 
@@ -63,8 +63,8 @@ def test_a_rollout_policy_sees_the_model() -> None:
     assert search._rollout(_Sim(Chain(3, width=2)), 0) == 2 + 2 + 1  # type: ignore[arg-type]
 
 
-def child(value: float, visits: int, proven: float | None = None) -> Node:
-    node = Node(None, 0.0, False, 0, [])
+def child(value: float, visits: int, proven: float | None = None) -> UCTNode:
+    node = UCTNode(None, 0.0, False, 0, [])
     node.value, node.visits, node.proven = value, visits, proven
     return node
 
@@ -93,7 +93,7 @@ def tictactoe(*moves: int) -> TicTacToeEnv:
     return game
 
 
-def searched_root(game: TicTacToeEnv, simulations: int) -> Node:
+def searched_root(game: TicTacToeEnv, simulations: int) -> UCTNode:
     search = UCTSearch(UCTConfig(simulations=simulations, reuse_tree=True), 0)
     search.choose(game)
     assert search.root is not None
@@ -166,7 +166,7 @@ class Line:
         return None, 1.0 if over else 0.0, over, False, {}
 
 
-def solved_root(model: Line) -> Node:
+def solved_root(model: Line) -> UCTNode:
     search = UCTSearch(UCTConfig(simulations=10, reuse_tree=True), 0)
     search.choose(model)  # type: ignore[arg-type]
     assert search.root is not None

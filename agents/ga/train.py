@@ -209,22 +209,26 @@ class GALoop(TrainingLoop):
 
     def _log(self, stats: Generation) -> None:
         """Update the counters and write the generation's scalars (x axis: frames)."""
-        c, run = self.session.counters, self.experiment.run
+        counters, run = self.session.counters, self.experiment.run
         self.generation += 1
-        c.step += stats.frames
-        c.episodes += stats.episodes
-        c.evaluations += stats.evaluations
-        c.wall_s += stats.seconds
-        c.history.append(
-            {"generation": self.generation, "step": c.step, "mean_return": stats.elite_return}
+        counters.step += stats.frames
+        counters.episodes += stats.episodes
+        counters.evaluations += stats.evaluations
+        counters.wall_s += stats.seconds
+        counters.history.append(
+            {
+                "generation": self.generation,
+                "step": counters.step,
+                "mean_return": stats.elite_return,
+            }
         )
         if run.target_return is not None and stats.elite_return >= run.target_return:
-            c.reached_target = c.step
+            counters.reached_target = counters.step
         scalars = {
             "ga/max_fitness": float(stats.returns.max()),
             "ga/mean_fitness": float(stats.returns.mean()),
             "ga/elite_fitness": stats.elite_fitness,
-            "ga/frames": float(c.step),
+            "ga/frames": float(counters.step),
             "ga/generation": float(self.generation),
             "ga/evaluations_per_second": stats.evaluations / max(stats.seconds, 1e-9),
             "ga/genome_length": float(len(stats.elite)),
@@ -236,7 +240,7 @@ class GALoop(TrainingLoop):
             scalars["ga/mean_score"] = float(stats.scores.mean())
         assert self.session.logger is not None
         for tag, value in scalars.items():
-            self.session.logger.writer.add_scalar(tag, value, c.step)
+            self.session.logger.writer.add_scalar(tag, value, counters.step)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -255,12 +259,12 @@ class GALoop(TrainingLoop):
             raise RlkitError("a resumed GA run cannot change agent.population")
 
     def summary(self) -> dict[str, Any]:
-        c, elite = self.session.counters, self.agent.genome
+        counters, elite = self.session.counters, self.agent.genome
         return {
-            "reached_target_at": c.reached_target,
-            "evaluations": c.history,
+            "reached_target_at": counters.reached_target,
+            "evaluations": counters.history,
             "generations": self.generation,
-            "fitness_evaluations": c.evaluations,
+            "fitness_evaluations": counters.evaluations,
             "elite_genome_length": len(elite),
             "elite_genome_bytes": elite.nbytes,
         }

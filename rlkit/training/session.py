@@ -226,16 +226,16 @@ class Session:
 
     def write_summary(self, result: EvalResult) -> dict[str, Any]:
         """Write RUN_DIR/summary.json (the keys users script against, then the loop's)."""
-        c, exp = self.counters, self.experiment
+        counters, exp = self.counters, self.experiment
         summary = {
             "name": exp.name,
             "agent": exp.agent_name,
             "env": exp.env.id,
             "seed": exp.run.seed,
-            "steps": c.step,
-            "episodes": c.episodes,
-            "wall_s": round(c.wall_s, 3),
-            "steps_per_second": round(c.step / max(c.wall_s, 1e-9), 1),
+            "steps": counters.step,
+            "episodes": counters.episodes,
+            "wall_s": round(counters.wall_s, 3),
+            "steps_per_second": round(counters.step / max(counters.wall_s, 1e-9), 1),
             "final_eval": result.as_dict(),
             **self.loop.summary(),
         }
