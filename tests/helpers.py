@@ -103,3 +103,65 @@ def ga_loop(experiment: Any, run_dir: Path, backend: Any) -> Iterator[Any]:
 
     with open_session(experiment, run_dir, backend=backend) as session:
         yield session.loop
+
+
+def assert_bit_identical(a: Any, b: Any, where: str = "state") -> None:
+    """Nested dicts, lists, tensors and arrays equal bit for bit."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_bit_identical(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_bit_identical(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif hasattr(a, "tobytes"):
+        assert a.tobytes() == b.tobytes(), where
+    else:
+        assert a == b, where
+
+
+def tiny_experiment(**agent: Any) -> dict[str, Any]:
+    """Seconds of tic-tac-toe AlphaZero against a random opponent."""
+    return {
+        "name": "az_tiny",
+        "env": {"id": "rlkit/TicTacToe-v0", "kwargs": {"opponent": "random"}},
+        "agent": {
+            "name": "alphazero",
+            "channels": 8,
+            "blocks": 1,
+            "value_hidden": 16,
+            "simulations": 8,
+            "games_per_iteration": 6,
+            "concurrent_games": 3,
+            "replay_size": 512,
+            "batch_size": 16,
+            "train_steps": 4,
+            "arena_games": 2,
+            "iterations": 2,
+            **agent,
+        },
+        "run": {"seed": 3, "eval_episodes": 4, "progress": False},
+    }
+
+
+def ga_experiment(**agent: Any) -> dict[str, Any]:
+    """A seconds-long GA run on CartPole (episodes cut at 100 steps)."""
+    return {
+        "name": "ga_small",
+        "env": {"id": "CartPole-v1", "max_episode_steps": 100},
+        "agent": {
+            "name": "ga",
+            "hidden": [8],
+            "population": 8,
+            "truncation": 3,
+            "sigma": 0.1,
+            "elite_candidates": 2,
+            "elite_episodes": 2,
+            "generations": 3,
+            **agent,
+        },
+        "run": {"seed": 3, "eval_episodes": 3, "progress": False},
+    }

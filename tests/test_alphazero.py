@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from across_seeds import Outcome, at_least_k_of
+from helpers import tiny_experiment
 
 from rlkit.agent import build_agent
 from rlkit.agents.alphazero import AlphaZeroAgent, AlphaZeroConfig, puct, selfplay
@@ -20,30 +21,6 @@ from rlkit.errors import ConfigError, SpaceError
 from rlkit.experiment import load_experiment
 from rlkit.players import RandomPlayer, play_match, player_from_spec
 from rlkit.training.runner import open_session, train
-
-
-def tiny_experiment(**agent: Any) -> dict[str, Any]:
-    """Seconds of tic-tac-toe AlphaZero against a random opponent."""
-    return {
-        "name": "az_tiny",
-        "env": {"id": "rlkit/TicTacToe-v0", "kwargs": {"opponent": "random"}},
-        "agent": {
-            "name": "alphazero",
-            "channels": 8,
-            "blocks": 1,
-            "value_hidden": 16,
-            "simulations": 8,
-            "games_per_iteration": 6,
-            "concurrent_games": 3,
-            "replay_size": 512,
-            "batch_size": 16,
-            "train_steps": 4,
-            "arena_games": 2,
-            "iterations": 2,
-            **agent,
-        },
-        "run": {"seed": 3, "eval_episodes": 4, "progress": False},
-    }
 
 
 def uniform(num_actions: int, value: float = 0.0) -> puct.LeafEvaluator:

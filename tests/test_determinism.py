@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
+from helpers import assert_bit_identical
 
 from rlkit import checkpoint
 from rlkit.experiment import load_experiment
@@ -45,24 +45,6 @@ def trained(agent: str, seed: int, run_dir: Path) -> tuple[dict[str, Any], dict[
     summary = train(load_experiment(cartpole_run(agent, seed)), run_dir)
     state = checkpoint.load(checkpoint.latest(run_dir))["agent"]
     return {k: summary[k] for k in COMPARED}, state
-
-
-def assert_bit_identical(a: Any, b: Any, where: str = "state") -> None:
-    """Nested dicts, lists, tensors and arrays equal bit for bit."""
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for key in a:
-            assert_bit_identical(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, list | tuple):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_bit_identical(x, y, f"{where}[{i}]")
-    elif isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif hasattr(a, "tobytes"):
-        assert a.tobytes() == b.tobytes(), where
-    else:
-        assert a == b, where
 
 
 def differs(a: Any, b: Any) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from across_seeds import Outcome, at_least_k_of
-from helpers import HandMadeFitness, ga_loop
+from helpers import HandMadeFitness, ga_experiment, ga_loop
 
 from rlkit import checkpoint
 from rlkit.agents.ga.backends import EvalTask, Fitness, GenomeEvaluator
@@ -20,26 +20,6 @@ from rlkit.cli import main
 from rlkit.experiment import load_experiment
 from rlkit.plot import read_scalars
 from rlkit.training.runner import TrainingInterrupted, resume, train
-
-
-def ga_experiment(**agent: Any) -> dict[str, Any]:
-    """A seconds-long GA run on CartPole (episodes cut at 100 steps)."""
-    return {
-        "name": "ga_small",
-        "env": {"id": "CartPole-v1", "max_episode_steps": 100},
-        "agent": {
-            "name": "ga",
-            "hidden": [8],
-            "population": 8,
-            "truncation": 3,
-            "sigma": 0.1,
-            "elite_candidates": 2,
-            "elite_episodes": 2,
-            "generations": 3,
-            **agent,
-        },
-        "run": {"seed": 3, "eval_episodes": 3, "progress": False},
-    }
 
 
 def without_timing(summary: dict[str, Any]) -> dict[str, Any]:

@@ -12,10 +12,8 @@ import signal
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 import pytest
-import torch
-from helpers import small_experiment
+from helpers import assert_bit_identical, ga_experiment, small_experiment, tiny_experiment
 
 from rlkit import checkpoint
 from rlkit.agents.alphazero.train import AlphaZeroLoop
@@ -80,43 +78,13 @@ CASES = {
         333,
     ),
     "alphazero": Case(
-        {
-            "env": {"id": "rlkit/TicTacToe-v0", "kwargs": {"opponent": "random"}},
-            "agent": {
-                "name": "alphazero",
-                "channels": 8,
-                "blocks": 1,
-                "value_hidden": 16,
-                "simulations": 8,
-                "games_per_iteration": 6,
-                "concurrent_games": 3,
-                "replay_size": 512,
-                "batch_size": 16,
-                "train_steps": 4,
-                "arena_games": 2,
-                "iterations": 2,
-            },
-            "run": {"seed": 3, "eval_episodes": 4, "progress": False},
-        },
+        tiny_experiment(),
         AlphaZeroLoop,
         "_train",
         2,  # the second iteration's training phase
     ),
     "ga": Case(
-        {
-            "env": {"id": "CartPole-v1", "max_episode_steps": 100},
-            "agent": {
-                "name": "ga",
-                "hidden": [8],
-                "population": 8,
-                "truncation": 3,
-                "sigma": 0.1,
-                "elite_candidates": 2,
-                "elite_episodes": 2,
-                "generations": 3,
-            },
-            "run": {"seed": 3, "eval_episodes": 3, "progress": False},
-        },
+        ga_experiment(),
         GALoop,
         "_select_elite",
         2,  # the second generation, between its fitness and its elite evaluations
@@ -149,24 +117,6 @@ def results(summary: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def assert_same(a: Any, b: Any, where: str = "agent") -> None:
-    """Equal nested state: dicts, lists, tensors and arrays bit for bit."""
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for key in a:
-            assert_same(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, list | tuple):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same(x, y, f"{where}[{i}]")
-    elif isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, np.ndarray):
-        np.testing.assert_array_equal(a, b, err_msg=where)
-    else:
-        assert a == b, where
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_resume_after_ctrl_c_equals_the_uninterrupted_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
@@ -181,4 +131,4 @@ def test_resume_after_ctrl_c_equals_the_uninterrupted_run(
     resumed = resume(tmp_path / "resumed")
     assert results(resumed) == results(straight)
     ends = [checkpoint.load(checkpoint.latest(tmp_path / r)) for r in ("straight", "resumed")]
-    assert_same(ends[0]["agent"], ends[1]["agent"])
+    assert_bit_identical(ends[0]["agent"], ends[1]["agent"], "agent")
