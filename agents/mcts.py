@@ -292,7 +292,7 @@ def _backup(path: list[UCTNode], g: float, gamma: float) -> None:
 
 
 class UCTPlayer:
-    """UCT as an arena player."""
+    """UCT as a board-game player (rlkit.players.Player)."""
 
     def __init__(self, config: UCTConfig, seed: int) -> None:
         budget = f"{config.simulations}" if config.simulations else f"{config.seconds}s"
@@ -346,7 +346,7 @@ class UCTAgent(Agent[UCTConfig]):
         )
 
     def as_player(self) -> UCTPlayer:
-        """This agent's search as an arena player."""
+        """This agent's search as a board-game player."""
         return UCTPlayer(self.config, self.seed)
 
     def state_dict(self) -> dict[str, Any]:

@@ -265,7 +265,7 @@ Side = Literal["first", "second", "alternate"]
 
 
 class VersusOpponent(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
-    """A board game against a fixed opponent (an arena Player): a single-agent env.
+    """A board game against a fixed opponent (a `Player`): a single-agent env.
 
     The opponent replies inside `step`; the reward is from the agent's view: +1 win, -1 loss (or
     an illegal move), 0 draw. This layer does not implement the model protocol: planners search
