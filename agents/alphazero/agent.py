@@ -110,7 +110,7 @@ class AlphaZeroAgent(Agent[AlphaZeroConfig]):
         expand(root, logits[0])
 
     def as_player(self) -> AlphaZeroPlayer:
-        """This agent as an arena player (greedy search, no noise)."""
+        """This agent as a board-game player (greedy search, no noise)."""
         return AlphaZeroPlayer(self)
 
     def state_dict(self) -> dict[str, Any]:
@@ -128,7 +128,7 @@ class AlphaZeroAgent(Agent[AlphaZeroConfig]):
 
 
 class AlphaZeroPlayer:
-    """An arena player: PUCT search with the agent's network, the most visited move; the
+    """A board-game player: PUCT search with the agent's network, the most visited move; the
     subtree of the position reached after its move and the reply is reused."""
 
     def __init__(self, agent: AlphaZeroAgent) -> None:
