@@ -12,6 +12,8 @@ from helpers import interrupt_after, set_q
 from rlkit import checkpoint
 from rlkit.agent import EnvSpec, Transition
 from rlkit.agents.dqn import DQNAgent, DQNConfig
+from rlkit.agents.dqn.agent import Batch
+from rlkit.agents.dqn.qfunction import ManualMLPQFunction
 from rlkit.config import from_dict
 from rlkit.errors import NonFiniteLossError, SpaceError
 from rlkit.experiment import load_experiment
@@ -82,10 +84,24 @@ def test_dueling_mean_does_not_mix_samples() -> None:
     torch.testing.assert_close(q, torch.tensor([[0.5, -0.5], [2.5, -2.5]]))
 
 
+def batch_of(next_obs: torch.Tensor, reward: float, discount: float) -> Batch:
+    """A batch whose every row has next observation `next_obs[i]`, `reward` and `discount`."""
+    n = len(next_obs)
+    return Batch(
+        next_obs,
+        torch.zeros(n, dtype=torch.int64),
+        torch.full((n,), reward),
+        next_obs,
+        torch.full((n,), discount),
+        None,
+        np.arange(n),
+    )
+
+
 def dueling_agent(manual_backward: bool) -> DQNAgent:
     """A dueling agent whose nets give Q(s) = [s0 / 2, -s0 / 2] (V = 0, A = [s0, 0])."""
     a = agent(dueling=True, hidden=[], manual_backward=manual_backward)
-    assert (a.backprop is not None) == manual_backward
+    assert isinstance(a.online_q, ManualMLPQFunction) == manual_backward
     with torch.no_grad():
         for net in (a.online, a.target):
             for p in net.parameters():
@@ -106,15 +122,13 @@ def test_dueling_q_values_of_a_sample_do_not_depend_on_the_rest_of_the_batch(
     expected = torch.tensor([[0.5, -0.5], [2.5, -2.5], [-1.0, 1.0]])
     # the batch mean of A = [s0, 0] is 2 / 3, which would shift every Q by 0.5 * s0 - 2/3.
     for rows in (slice(0, 3), slice(0, 1), slice(1, 2), slice(2, 3)):
-        batch = torch.as_tensor(obs[rows])
-        for target in (False, True):
-            torch.testing.assert_close(a._q_values(batch, target=target), expected[rows])
-        if a.backprop is not None:  # DQN acts through numpy on a CPU
-            numpy_q = a.backprop.numpy_q_values(obs[rows])
-            np.testing.assert_allclose(numpy_q, expected[rows].numpy(), rtol=1e-6)
-        n = len(batch)
-        reward, discount = np.ones(n, np.float32), np.full(n, 0.5, np.float32)
-        y = a._td_target(batch, reward, discount)  # 1 + 0.5 * max_a Q_target(s', a)
+        states = torch.as_tensor(obs[rows])
+        for q_function in (a.online_q, a.target_q):
+            torch.testing.assert_close(q_function.q_values(states), expected[rows])
+            torch.testing.assert_close(q_function.forward(states)[0], expected[rows])
+        acting_q = a.online_q.act_q_values(obs[rows])  # numpy on a CPU when hand-written
+        np.testing.assert_allclose(acting_q, expected[rows].numpy(), rtol=1e-6)
+        y = a._td_target(batch_of(states, reward=1.0, discount=0.5))
         torch.testing.assert_close(y, 1.0 + 0.5 * expected[rows].max(dim=1).values)
 
 
@@ -123,9 +137,8 @@ def test_dueling_q_values_of_a_sample_do_not_depend_on_the_rest_of_the_batch(
 def test_td_target_selects_with_online_when_double(double: bool, manual_backward: bool) -> None:
     """In the hand-written pass and in autograd's, the online net selects only when double."""
     a = agent(double=double, manual_backward=manual_backward)
-    next_obs = torch.zeros(1, 4)
     set_q(a, online=[1.0, 2.0], target=[5.0, 3.0])
-    y = a._td_target(next_obs, np.array([1.0], np.float32), np.array([0.5], np.float32))
+    y = a._td_target(batch_of(torch.zeros(1, 4), reward=1.0, discount=0.5))
     # DQN: 1 + 0.5 * max(5, 3) = 3.5. Double: online picks action 1, target values it 3:
     # 1 + 0.5 * 3 = 2.5.
     assert y.item() == pytest.approx(2.5 if double else 3.5)

@@ -1,7 +1,8 @@
-"""DQN's update by hand: TD targets, reported metrics, importance weights, clipping, bursts.
+"""DQN's update by hand: TD targets, losses, reported metrics, importance weights, clipping, bursts.
 
-Most tests zero every weight so that Q(s, a) is the head's bias b[a] for any observation, and the
-TD target, the TD error and the first Adam step can be worked out on paper.
+The pure functions of rlkit.agents.dqn.td are checked against values worked out on paper. The
+agent tests zero every weight so that Q(s, a) is the head's bias b[a] for any observation, and
+the TD target, the TD error and the first Adam step can be worked out on paper too.
 """
 
 from typing import Any
@@ -14,6 +15,9 @@ from helpers import set_q
 
 from rlkit.agent import EnvSpec, Transition
 from rlkit.agents.dqn import DQNAgent, DQNConfig
+from rlkit.agents.dqn.agent import Batch
+from rlkit.agents.dqn.qfunction import ManualMLPQFunction
+from rlkit.agents.dqn.td import td_loss, td_loss_grad, td_target
 from rlkit.config import from_dict
 
 BOX4 = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
@@ -47,6 +51,74 @@ def step(action: int, reward: float, obs: float = 0.0) -> Transition:
         np.array([False]),
         np.array([False]),
     )
+
+
+REWARD = torch.tensor([1.0, -1.0, 2.0])
+DISCOUNT = torch.tensor([0.5, 0.9, 0.0])  # the third episode ended: no bootstrap
+NEXT_Q_TARGET = torch.tensor([[5.0, 3.0], [2.0, 4.0], [7.0, 8.0]])
+NEXT_Q_ONLINE = torch.tensor([[1.0, 2.0], [3.0, 0.0], [0.0, 1.0]])
+
+
+def test_td_target_bootstraps_from_the_target_nets_max() -> None:
+    # y = r + discount * max_a Q_target(s', a): 1 + 0.5 * 5, -1 + 0.9 * 4, 2 + 0 * 8
+    y = td_target(REWARD, DISCOUNT, NEXT_Q_TARGET)
+    torch.testing.assert_close(y, torch.tensor([3.5, 2.6, 2.0]))
+
+
+def test_double_td_target_evaluates_the_online_nets_choice_with_the_target_net() -> None:
+    # the online net chooses actions 1, 0 and 1; the target net values them 3, 2 and 8:
+    # 1 + 0.5 * 3, -1 + 0.9 * 2, 2 + 0 * 8
+    y = td_target(REWARD, DISCOUNT, NEXT_Q_TARGET, NEXT_Q_ONLINE)
+    torch.testing.assert_close(y, torch.tensor([2.5, 0.8, 2.0]))
+
+
+Q = torch.tensor([0.0, 0.0, 0.0, 1.0])
+TARGET = torch.tensor([0.5, 2.0, -3.0, 1.0])  # TD errors q - y: -0.5, -2, 3, 0
+WEIGHT = torch.tensor([1.0, 0.5, 2.0, 4.0])
+
+
+@pytest.mark.parametrize(
+    ("kind", "weight", "expected"),
+    [
+        # Huber: 0.5 td^2 within 1, |td| - 0.5 beyond: 0.125, 1.5, 2.5, 0
+        ("huber", None, (0.125 + 1.5 + 2.5) / 4),
+        ("huber", WEIGHT, (0.125 + 0.5 * 1.5 + 2.0 * 2.5) / 4),
+        # squared: 0.25, 4, 9, 0
+        ("mse", None, (0.25 + 4.0 + 9.0) / 4),
+        ("mse", WEIGHT, (0.25 + 0.5 * 4.0 + 2.0 * 9.0) / 4),
+    ],
+)
+def test_td_loss_by_hand(kind: Any, weight: torch.Tensor | None, expected: float) -> None:
+    assert td_loss(Q, TARGET, kind, weight).item() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("kind", "weight", "expected"),
+    [
+        # Huber: the TD error clipped to [-1, 1], over the batch size 4
+        ("huber", None, [-0.5, -1.0, 1.0, 0.0]),
+        ("huber", WEIGHT, [-0.5, -0.5, 2.0, 0.0]),
+        # squared: twice the TD error, over 4
+        ("mse", None, [-1.0, -4.0, 6.0, 0.0]),
+        ("mse", WEIGHT, [-1.0, -2.0, 12.0, 0.0]),
+    ],
+)
+def test_td_loss_grad_by_hand(
+    kind: Any, weight: torch.Tensor | None, expected: list[float]
+) -> None:
+    grad = td_loss_grad(Q, TARGET, kind, weight)
+    torch.testing.assert_close(grad, torch.tensor(expected) / 4)
+
+
+@pytest.mark.parametrize("kind", ["huber", "mse"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_td_loss_grad_is_autograds_gradient_of_td_loss(kind: Any, weighted: bool) -> None:
+    generator = torch.Generator().manual_seed(0)
+    q = (3.0 * torch.randn(64, generator=generator)).requires_grad_()
+    target = 3.0 * torch.randn(64, generator=generator)
+    weight = torch.rand(64, generator=generator) if weighted else None
+    td_loss(q, target, kind, weight).backward()
+    torch.testing.assert_close(td_loss_grad(q.detach(), target, kind, weight), q.grad)
 
 
 @pytest.mark.parametrize("manual_backward", [True, False])
@@ -83,7 +155,7 @@ def test_hand_written_gradient_equals_autograd(loss: str, prioritized: bool) -> 
     grads = []
     for manual in (True, False):
         a = agent(manual_backward=manual, loss=loss, replay=replay, max_grad_norm=0.0)
-        assert (a.backprop is not None) == manual
+        assert isinstance(a.online_q, ManualMLPQFunction) == manual
         for t in range(6):
             a.observe(step(t % 2, 3.0 * t, obs=0.1 * t))
             a.update()
@@ -143,9 +215,10 @@ def test_each_gradient_step_of_a_burst_trains_on_its_own_batch(
     original = a._gradient_step
     rows: list[int] = []
 
-    def spy(obs: torch.Tensor, *args: Any) -> dict[str, float]:
-        rows.append(len(obs))
-        return original(obs, *args)
+    def spy(batch: Batch, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        rows.append(len(batch.obs))
+        assert len(target) == len(batch.obs)
+        return original(batch, target)
 
     monkeypatch.setattr(a, "_gradient_step", spy)
     a.observe(step(0, 1.0))

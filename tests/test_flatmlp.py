@@ -1,4 +1,5 @@
-"""Flat parameter buffers and the hand-written MLP Q-network backward pass match autograd."""
+"""Flat parameter buffers, the flat optimizer step, and the hand-written MLP Q-function against
+autograd's."""
 
 import copy
 from typing import Any
@@ -10,7 +11,8 @@ import torch
 
 from rlkit.agent import EnvSpec, Transition
 from rlkit.agents.dqn import DQNAgent, DQNConfig
-from rlkit.agents.dqn.fast_mlp import MLPQBackprop, flat_optimizer_state, optimizer_step
+from rlkit.agents.dqn.optimizer import flat_optimizer_state, optimizer_step
+from rlkit.agents.dqn.qfunction import AutogradQFunction, ManualMLPQFunction, q_function
 from rlkit.config import from_dict
 from rlkit.nn.flat import FlatParameters
 from rlkit.nn.networks import MLPTrunk, QHead, QNetwork
@@ -45,25 +47,28 @@ def test_flatten_parameters_makes_views_and_in_place_gradients() -> None:
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 @pytest.mark.parametrize("dueling", [False, True])
-def test_hand_written_gradients_equal_autograd(activation: str, dueling: bool) -> None:
+def test_hand_written_passes_equal_autograds(activation: str, dueling: bool) -> None:
     manual_net = q_network(activation, dueling)
     auto_net = copy.deepcopy(manual_net)
     manual_grad = FlatParameters.of(manual_net).grad
     auto_grad = FlatParameters.of(auto_net).grad
     assert manual_grad is not None
     assert auto_grad is not None
+    manual = ManualMLPQFunction(manual_net)
+    auto = AutogradQFunction(auto_net, auto_grad)
     obs = torch.randn(32, 3)
     grad_q = torch.randn(32, 4)
-    (auto_net(obs) * grad_q).sum().backward()
-    backprop = MLPQBackprop(manual_net)
-    with torch.no_grad():
-        q, activations = backprop.forward(obs)
-        torch.testing.assert_close(q, auto_net(obs))
-        numpy_q = backprop.numpy_q_values(obs.numpy())
-        torch.testing.assert_close(torch.from_numpy(numpy_q), q, rtol=1e-5, atol=1e-6)
-        manual_grad.fill_(123.0)  # backward overwrites, it does not accumulate
-        backprop.backward(grad_q, activations)
-    torch.testing.assert_close(manual_grad, auto_grad, rtol=1e-5, atol=1e-6)
+    results = []
+    for path, grad in ((manual, manual_grad), (auto, auto_grad)):
+        q, tape = path.forward(obs)
+        assert not q.requires_grad
+        grad.fill_(123.0)  # backward replaces the gradients, it does not accumulate
+        path.backward(grad_q, tape)
+        acting_q = torch.from_numpy(path.act_q_values(obs.numpy()))
+        results.append((q, path.q_values(obs), acting_q, grad))
+    for manual_result, auto_result in zip(*results, strict=True):
+        torch.testing.assert_close(manual_result, auto_result, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(results[0][0], auto_net(obs).detach(), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
@@ -73,24 +78,27 @@ def test_q_values_of_a_sample_do_not_depend_on_the_rest_of_the_batch(
 ) -> None:
     """The module, hand-written and numpy passes give each row the Q-values it has alone."""
     net = q_network(activation, dueling)
-    backprop = MLPQBackprop(net)
+    manual = ManualMLPQFunction(net)
     obs = torch.randn(6, 3, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         alone = torch.cat([net(row[None]) for row in obs])
         batched = [
             net(obs),
-            backprop.forward(obs)[0],
-            torch.from_numpy(backprop.numpy_q_values(obs.numpy())),
+            manual.forward(obs)[0],
+            torch.from_numpy(manual.act_q_values(obs.numpy())),
         ]
     for q in batched:
         torch.testing.assert_close(q, alone, rtol=1e-5, atol=1e-6)
 
 
-def test_hidden_head_streams_are_left_to_autograd() -> None:
-    assert MLPQBackprop.supports(q_network(dueling=True))
-    assert not MLPQBackprop.supports(q_network(head_hidden=5))
+def test_hidden_head_streams_other_devices_and_manual_backward_off_are_left_to_autograd() -> None:
+    assert isinstance(q_function(q_network(dueling=True), None, True), ManualMLPQFunction)
+    assert isinstance(q_function(q_network(dueling=True), None, False), AutogradQFunction)
+    assert isinstance(q_function(q_network(head_hidden=5), None, True), AutogradQFunction)
+    off_cpu = q_network().to("meta")  # parameters numpy cannot view, as on a GPU
+    assert isinstance(q_function(off_cpu, None, True), AutogradQFunction)
     with pytest.raises(ValueError, match="single-layer Q head"):
-        MLPQBackprop(q_network(head_hidden=5))
+        ManualMLPQFunction(q_network(head_hidden=5))
 
 
 def test_per_tensor_optimizer_state_converts_to_the_flat_state() -> None:
@@ -141,8 +149,8 @@ def test_dqn_trains_the_same_with_and_without_the_hand_written_pass(
     overrides: dict[str, Any],
 ) -> None:
     manual, auto = dqn(True, **overrides), dqn(False, **overrides)
-    assert manual.backprop is not None
-    assert auto.backprop is None
+    assert isinstance(manual.online_q, ManualMLPQFunction)
+    assert isinstance(auto.online_q, AutogradQFunction)
     rng = np.random.default_rng(0)
     for t in range(40):
         obs = rng.normal(size=(1, 3)).astype(np.float32)

@@ -50,8 +50,8 @@ def trained(
 def q_values(agent: Agent[Any], obs: np.ndarray) -> np.ndarray:
     """The DQN agent's online Q-values of each row of `obs`, asked alone."""
     assert isinstance(agent, DQNAgent)
-    with torch.no_grad():
-        return np.concatenate([agent._q_values(torch.as_tensor(row[None])).numpy() for row in obs])
+    rows = [agent.online_q.q_values(torch.as_tensor(row[None])).numpy() for row in obs]
+    return np.concatenate(rows)
 
 
 @pytest.mark.parametrize(

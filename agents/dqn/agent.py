@@ -1,4 +1,14 @@
-"""DQN with the options that make Double DQN, Dueling DQN and their combination."""
+"""DQN with the options that make Double DQN, Dueling DQN and their combination.
+
+The agent follows the paper's loop: act epsilon-greedily on the online Q-network (`act`), store
+each transition in the replay memory (`observe`), and every `train_frequency` steps (`update`)
+sample batches (`_learn`), compute the TD targets from the target network (`_td_target`; Double
+DQN lets the online network choose the next action) and take a gradient step on the TD loss
+(`_gradient_step`); every `target_update_interval` steps the target network moves towards the
+online one (`_update_target`). The maths are pure functions in `rlkit.agents.dqn.td`; the
+networks' passes sit behind `rlkit.agents.dqn.qfunction.QFunction` (autograd, or a hand-written
+pass for MLPs on a CPU).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +16,16 @@ import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import nn
 
 from rlkit.agent import Agent, EnvSpec, Transition, register_agent
-from rlkit.agents.dqn.fast_mlp import MLPQBackprop, flat_optimizer_state, optimizer_step
+from rlkit.agents.dqn.optimizer import flat_optimizer_state, make_optimizer, optimizer_step
+from rlkit.agents.dqn.qfunction import q_function
+from rlkit.agents.dqn.td import TDLoss, td_loss, td_loss_grad, td_target
 from rlkit.errors import SpaceError
 from rlkit.nn.flat import FlatParameters
 from rlkit.nn.networks import (
@@ -25,7 +36,7 @@ from rlkit.nn.networks import (
     resolve_device,
 )
 from rlkit.nn.optim import check_finite_loss, clip_grad_norm
-from rlkit.replay import ReplayBatch, ReplayConfig, build_replay
+from rlkit.replay import ReplayConfig, build_replay
 from rlkit.schedules import ScheduleConfig, build_schedule
 
 
@@ -67,7 +78,7 @@ class DQNConfig:
     """Environment steps between target updates."""
     tau: float = 1.0
     """Target update: 1.0 copies the online net (hard); below 1, Polyak averaging (soft)."""
-    loss: Literal["huber", "mse"] = "huber"
+    loss: TDLoss = "huber"
     """TD loss on the taken action's Q-value."""
     max_grad_norm: float = 10.0
     """Gradient-norm clipping (0: off)."""
@@ -78,9 +89,9 @@ class DQNConfig:
     eval_epsilon: float = 0.0
     """Exploration rate during greedy evaluation (0.05 in the Nature Atari protocol)."""
     manual_backward: bool = True
-    """MLP Q-networks: compute gradients by hand instead of with autograd (the same products
-    without the graph; a CartPole gradient step takes about half the time on a CPU) and act
-    through numpy on a CPU; other networks always use autograd."""
+    """MLP Q-networks on a CPU: compute gradients by hand instead of with autograd (the same
+    products without the graph; a CartPole gradient step takes about half the time) and act
+    through numpy; other networks and devices always use autograd."""
     checkpoint_replay: bool = True
     """Save the replay memory in checkpoints (exact resume; turn off for large Atari buffers)."""
     device: str = "auto"
@@ -98,6 +109,36 @@ class DQNConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.learning_starts < 0 or self.max_grad_norm < 0:
             raise ValueError("learning_starts and max_grad_norm must be >= 0")
+
+
+class Batch(NamedTuple):
+    """Replayed transitions as tensors on the agent's device, (B, ...) each."""
+
+    obs: torch.Tensor
+    action: torch.Tensor
+    """int64."""
+    reward: torch.Tensor
+    next_obs: torch.Tensor
+    discount: torch.Tensor
+    """gamma ** n, 0 where the episode terminated within the n steps."""
+    weight: torch.Tensor | None
+    """Importance weights under prioritised replay; None under uniform replay."""
+    slots: np.ndarray
+    """Where the rows sit in replay, for priority updates."""
+
+    def rows(self, start: int, stop: int) -> Batch:
+        """Rows start to stop (views)."""
+        s = slice(start, stop)
+        weight = None if self.weight is None else self.weight[s]
+        return Batch(
+            self.obs[s],
+            self.action[s],
+            self.reward[s],
+            self.next_obs[s],
+            self.discount[s],
+            weight,
+            self.slots[s],
+        )
 
 
 @register_agent("dqn")
@@ -143,11 +184,12 @@ class DQNAgent(Agent[DQNConfig]):
         assert params.grad is not None
         self.flat, self.grad = params.data, params.grad
         self.target_flat = FlatParameters.of(self.target, grads=False).data
-        manual = config.manual_backward and MLPQBackprop.supports(self.online)
-        self.backprop = MLPQBackprop(self.online) if manual else None
-        self.target_backprop = MLPQBackprop(self.target) if manual else None
+        self.online_q = q_function(self.online, self.grad, config.manual_backward)
+        self.target_q = q_function(self.target, None, config.manual_backward)
         self.max_grad_norm = config.max_grad_norm if config.max_grad_norm > 0 else math.inf
-        self.optimizer = self._make_optimizer()
+        self.optimizer = make_optimizer(
+            self.flat, config.optimizer, config.learning_rate, config.optimizer_eps
+        )
         frames = space.shape[0] if is_image_space(space) else None
         self.replay = build_replay(config.replay, space, spec.num_envs, config.gamma, frames)
         # Gradient steps whose batches one replay draw serves (see _learn): up to 64 MiB of
@@ -161,36 +203,28 @@ class DQNAgent(Agent[DQNConfig]):
         self.steps_since_train = 0
         self.last_target_update = 0
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        params, c = [self.flat], self.config
-        if c.optimizer == "rmsprop":
-            return torch.optim.RMSprop(
-                params, lr=c.learning_rate, alpha=0.95, eps=c.optimizer_eps, foreach=True
-            )
-        # The fused kernel does the whole Adam step in one call (CPU and CUDA, torch >= 2.4).
-        return torch.optim.Adam(params, lr=c.learning_rate, eps=c.optimizer_eps, fused=True)
-
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+        """Epsilon-greedy: a uniformly random action with probability epsilon, else
+        argmax_a Q(s, a) of the online net."""
         epsilon = self.epsilon(self.steps) if explore else self.config.eval_epsilon
         random = self.rng.random(len(obs)) < epsilon
         actions = self.rng.integers(self.num_actions, size=len(obs))
         if random.all():  # early in training every env may act at random: skip the net
             return actions
-        if self.backprop is not None and self.device.type == "cpu":
-            greedy = self.backprop.numpy_q_values(obs).argmax(axis=1)  # a few us, not ~100
-        else:
-            with torch.inference_mode():
-                q = self._q_values(torch.as_tensor(obs, device=self.device))
-            greedy = q.argmax(dim=1).cpu().numpy()
+        greedy = self.online_q.act_q_values(obs).argmax(axis=1)
         return np.where(random, actions, greedy)
 
     def observe(self, transition: Transition) -> None:
+        """Store the transition in replay; steps count towards training once replay holds
+        learning_starts transitions."""
         self.replay.add(transition)
         self.steps += len(transition.action)
         if len(self.replay) >= self.config.learning_starts:
             self.steps_since_train += len(transition.action)
 
     def update(self) -> dict[str, float]:
+        """A burst of gradient steps every train_frequency steps, a target update every
+        target_update_interval steps; the metrics of the burst, if one ran."""
         metrics: dict[str, float] = {}
         if self.steps_since_train >= self.config.train_frequency:
             self.steps_since_train -= self.config.train_frequency
@@ -203,7 +237,8 @@ class DQNAgent(Agent[DQNConfig]):
         return metrics
 
     def _learn(self, steps: int) -> dict[str, float]:
-        """A burst of `steps` gradient steps against the fixed target net; the last one reports.
+        """`steps` gradient steps, each on its own replayed batch, against the fixed target net;
+        the metrics of the last one.
 
         Under uniform replay the batches of several steps are drawn in one call and, unless
         Double DQN's moving online net selects the next actions, their TD targets come from one
@@ -211,122 +246,81 @@ class DQNAgent(Agent[DQNConfig]):
         fewer operations. Prioritised replay draws each batch after the previous step's
         priority updates.
         """
-        c = self.config
-        per_draw = 1 if c.replay.prioritized else self.steps_per_draw
-        metrics: dict[str, float] = {}
+        size = self.config.batch_size
+        per_draw = 1 if self.config.replay.prioritized else self.steps_per_draw
         done = 0
         while done < steps:
             k = min(per_draw, steps - done)
-            batch = self.replay.sample(k * c.batch_size, self.rng, self.beta(self.steps))
-            obs, next_obs = self._tensor(batch.obs), self._tensor(batch.next_obs)
-            action = torch.as_tensor(batch.action, device=self.device, dtype=torch.int64)
-            reward, discount = self._tensor(batch.reward), self._tensor(batch.discount)
-            target = None if c.double else self._td_target(next_obs, reward, discount)
-            for j in range(k):
-                rows = slice(j * c.batch_size, (j + 1) * c.batch_size)
-                if target is None:
-                    y = self._td_target(next_obs[rows], reward[rows], discount[rows])
-                else:
-                    y = target[rows]
-                report = done + j == steps - 1  # .item() would sync a GPU every step
-                metrics = self._gradient_step(obs[rows], action[rows], y, batch, report)
+            draw = self._sample(k * size)
+            targets = None if self.config.double else self._td_target(draw)
+            for start in range(0, k * size, size):
+                batch = draw.rows(start, start + size)
+                y = self._td_target(batch) if targets is None else targets[start : start + size]
+                q, grad_norm = self._gradient_step(batch, y)
+                if batch.weight is not None:  # prioritised replay: new priorities |y - q|
+                    self.replay.update_priorities(batch.slots, (y - q).abs().cpu().numpy())
             done += k
-        return metrics
+        return self._metrics(batch, y, q, grad_norm)
+
+    def _sample(self, size: int) -> Batch:
+        """`size` transitions from replay (importance weights under prioritised replay)."""
+        batch = self.replay.sample(size, self.rng, self.beta(self.steps))
+        weight = self._tensor(batch.weight) if self.config.replay.prioritized else None
+        return Batch(
+            self._tensor(batch.obs),
+            torch.as_tensor(batch.action, device=self.device, dtype=torch.int64),
+            self._tensor(batch.reward),
+            self._tensor(batch.next_obs),
+            self._tensor(batch.discount),
+            weight,
+            batch.index,
+        )
+
+    def _td_target(self, batch: Batch) -> torch.Tensor:
+        """y = r + discount * Q_target(s', a*); Double DQN: the online net chooses a*."""
+        next_q_online = self.online_q.q_values(batch.next_obs) if self.config.double else None
+        next_q_target = self.target_q.q_values(batch.next_obs)
+        return td_target(batch.reward, batch.discount, next_q_target, next_q_online)
 
     def _gradient_step(
-        self,
-        obs: torch.Tensor,
-        action: torch.Tensor,
-        target: torch.Tensor,
-        batch: ReplayBatch,
-        report: bool,
-    ) -> dict[str, float]:
-        weight = None
-        if self.config.replay.prioritized:  # one batch per draw: `batch` is this step's
-            weight = self._tensor(batch.weight)
-        if self.backprop is not None:
-            with torch.no_grad():
-                q_all, activations = self.backprop.forward(obs)
-                q = q_all.gather(1, action[:, None]).squeeze(1)
-                grad_q = torch.zeros_like(q_all)
-                grad_q.scatter_(1, action[:, None], self._loss_grad(q, target, weight)[:, None])
-                self.backprop.backward(grad_q, activations)
-        else:
-            q = self.online(obs).gather(1, action[:, None]).squeeze(1)
-            self.grad.zero_()
-            self._loss(q, target, weight).backward()
-            q = q.detach()
-        if weight is not None:
-            self.replay.update_priorities(batch.index, (target - q).abs().cpu().numpy())
+        self, batch: Batch, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step down the TD loss's gradient; the taken actions' Q-values before it and the
+        gradient norm before clipping."""
+        q_all, tape = self.online_q.forward(batch.obs)
+        taken = batch.action[:, None]
+        q = q_all.gather(1, taken).squeeze(1)
+        grad_q = torch.zeros_like(q_all)  # dLoss/dQ(s, .): the taken action's entry only
+        grad_q.scatter_(1, taken, td_loss_grad(q, target, self.config.loss, batch.weight)[:, None])
+        self.online_q.backward(grad_q, tape)
         grad_norm = clip_grad_norm([self.grad], self.max_grad_norm)
         optimizer_step(self.optimizer)
         self.updates += 1
-        if not report:
-            return {}
-        with torch.no_grad():
-            loss = self._loss(q, target, weight)
-        # NaN parameters keep the loss NaN up to this check
-        check_finite_loss(loss.item(), "DQN", f"step {self.steps} (update {self.updates})")
-        return {
-            "loss": loss.item(),
-            "q_mean": q.mean().item(),
-            "td_abs": (target - q).abs().mean().item(),
-            "grad_norm": grad_norm.item(),
-        }
-
-    def _loss(
-        self, q: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None
-    ) -> torch.Tensor:
-        """Huber or squared TD error, averaged over the batch (importance-weighted under PER)."""
-        loss = nn.functional.mse_loss if self.config.loss == "mse" else nn.functional.huber_loss
-        if weight is None:
-            return loss(q, target)
-        return (weight * loss(q, target, reduction="none")).mean()
-
-    def _loss_grad(
-        self, q: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None
-    ) -> torch.Tensor:
-        """d`_loss`/dq per sample: what autograd would give for the same loss."""
-        td = q - target
-        grad = td.mul_(2.0) if self.config.loss == "mse" else td.clamp_(-1.0, 1.0)
-        if weight is not None:
-            grad.mul_(weight)
-        return grad.div_(len(q))
-
-    def _q_values(self, obs: torch.Tensor, target: bool = False) -> torch.Tensor:
-        """Q-values of the online (or target) net, through the hand-written pass when in use."""
-        backprop = self.target_backprop if target else self.backprop
-        if backprop is not None:
-            return backprop.forward(obs)[0]
-        q: torch.Tensor = (self.target if target else self.online)(obs)
-        return q
-
-    @torch.no_grad()
-    def _td_target(
-        self,
-        next_obs: torch.Tensor,
-        reward: torch.Tensor | np.ndarray,
-        discount: torch.Tensor | np.ndarray,
-    ) -> torch.Tensor:
-        """y = r + discount * Q_target(s', a*), a* = argmax Q_online (double) or Q_target."""
-        next_q = self._q_values(next_obs, target=True)
-        if self.config.double:
-            best = self._q_values(next_obs).argmax(dim=1, keepdim=True)
-        else:
-            best = next_q.argmax(dim=1, keepdim=True)
-        next_value = next_q.gather(1, best).squeeze(1)
-        r = torch.as_tensor(reward, device=self.device)
-        d = torch.as_tensor(discount, device=self.device)
-        target: torch.Tensor = r + d * next_value
-        return target
+        return q, grad_norm
 
     def _update_target(self) -> None:
+        """theta_target <- theta (tau 1: a copy), or (1 - tau) theta_target + tau theta."""
         tau = self.config.tau
         with torch.no_grad():
             if tau < 1.0:
                 self.target_flat.lerp_(self.flat, tau)
             else:
                 self.target_flat.copy_(self.flat)
+
+    def _metrics(
+        self, batch: Batch, target: torch.Tensor, q: torch.Tensor, grad_norm: torch.Tensor
+    ) -> dict[str, float]:
+        """What a gradient step reports (read once per burst: .item() would sync a GPU every
+        step); a non-finite loss stops training."""
+        loss = td_loss(q, target, self.config.loss, batch.weight).item()
+        # NaN parameters keep the loss NaN up to this check
+        check_finite_loss(loss, "DQN", f"step {self.steps} (update {self.updates})")
+        return {
+            "loss": loss,
+            "q_mean": q.mean().item(),
+            "td_abs": (target - q).abs().mean().item(),
+            "grad_norm": grad_norm.item(),
+        }
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, device=self.device)

@@ -1,0 +1,180 @@
+"""A Q-network as DQN uses it, through autograd or through a hand-written pass for MLPs.
+
+DQN asks four things of a Q-network (`QFunction`): Q-values to act on (numpy in, numpy out),
+Q-values to bootstrap from (no gradients), and a forward and a backward pass to learn from
+(the backward given dLoss/dQ). `AutogradQFunction` runs any network on any device through its
+module and autograd. `ManualMLPQFunction` serves a CPU `QNetwork` of an `MLPTrunk` under single
+layer Q-head streams without autograd: a small MLP's training step on a CPU is dominated by
+per-operation overhead (recording and replaying the graph, module hooks), not by its matrix
+products, so it runs the products autograd would run (the same kernels, the same results up to
+float rounding) without the graph, writes the gradients straight into the parameters' `.grad`
+(views of one flat buffer, see `rlkit.nn.flat`), and acts through numpy on the parameters' own
+memory (a few microseconds a call instead of ~100).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import torch
+from torch import nn
+
+from rlkit.nn.networks import MLPTrunk, QNetwork
+from rlkit.nn.numpy_mlp import mlp_forward, numpy_layers
+
+Tape = list[torch.Tensor]
+"""What `QFunction.forward` keeps for `QFunction.backward`: autograd's output with its graph,
+or the hand-written pass's activations."""
+
+
+class QFunction(ABC):
+    """A Q-network's passes as DQN uses them; Q-values are (batch, actions)."""
+
+    @abstractmethod
+    def act_q_values(self, obs: np.ndarray) -> np.ndarray:
+        """Q(s, .) of a batch of observations, to act on."""
+
+    @abstractmethod
+    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
+        """Q(s, .) without gradients: the values TD targets bootstrap from."""
+
+    @abstractmethod
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, Tape]:
+        """Q(s, .) to learn from (no graph attached) and what `backward` needs."""
+
+    @abstractmethod
+    def backward(self, grad_q: torch.Tensor, tape: Tape) -> None:
+        """Write dLoss/dparameter into each parameter's `.grad`, replacing what was there,
+        given dLoss/dQ (batch, actions) of the `forward` that returned `tape`."""
+
+
+def q_function(net: QNetwork, grad: torch.Tensor | None, manual_backward: bool) -> QFunction:
+    """The hand-written pass for a CPU MLP Q-network when `manual_backward`, autograd otherwise.
+
+    `grad` is the buffer holding the parameters' gradients (autograd accumulates into it, so it
+    is zeroed before each backward pass); None for a network that is never trained directly.
+    """
+    on_cpu = all(p.device.type == "cpu" for p in net.parameters())
+    if manual_backward and on_cpu and ManualMLPQFunction.supports(net):
+        return ManualMLPQFunction(net)
+    return AutogradQFunction(net, grad)
+
+
+class AutogradQFunction(QFunction):
+    """Any Q-network on any device, through its module's forward and autograd's backward."""
+
+    def __init__(self, net: nn.Module, grad: torch.Tensor | None) -> None:
+        self.net, self.grad = net, grad
+        self.device = next(net.parameters()).device
+
+    def act_q_values(self, obs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            q: torch.Tensor = self.net(torch.as_tensor(obs, device=self.device))
+        return q.cpu().numpy()
+
+    @torch.no_grad()
+    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
+        q: torch.Tensor = self.net(obs)
+        return q
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, Tape]:
+        q: torch.Tensor = self.net(obs)
+        return q.detach(), [q]
+
+    def backward(self, grad_q: torch.Tensor, tape: Tape) -> None:
+        assert self.grad is not None, "this Q-function has no gradient buffer"
+        self.grad.zero_()
+        (q,) = tape
+        q.backward(grad_q)
+
+
+class ManualMLPQFunction(QFunction):
+    """Forward and backward of a `QNetwork` made of an `MLPTrunk` and a linear (or dueling
+    linear) Q head, by hand: the products autograd would compute, without the graph; acting
+    through numpy views of the same (CPU) parameter memory.
+
+    The tape is the trunk's activations, input first.
+    """
+
+    def __init__(self, net: QNetwork) -> None:
+        if not self.supports(net):
+            raise ValueError("ManualMLPQFunction needs an MLPTrunk and single-layer Q head streams")
+        trunk, head = net.trunk, net.head
+        assert isinstance(trunk, MLPTrunk)
+        self.layers = [m for m in trunk.body if isinstance(m, nn.Linear)]
+        self.tanh = any(isinstance(m, nn.Tanh) for m in trunk.body)
+        assert isinstance(head.advantage, nn.Linear)
+        self.advantage: nn.Linear = head.advantage
+        self.value: nn.Linear | None = head.value if isinstance(head.value, nn.Linear) else None
+        self.numpy_layers = numpy_layers(list(trunk.body))
+        self.numpy_heads = numpy_layers([m for m in (self.advantage, self.value) if m])
+
+    @staticmethod
+    def supports(net: nn.Module) -> bool:
+        """True for an MLP trunk (relu or tanh) under plain or dueling single-layer streams."""
+        if not isinstance(net, QNetwork) or not isinstance(net.trunk, MLPTrunk):
+            return False
+        body_ok = all(isinstance(m, nn.Linear | nn.ReLU | nn.Tanh) for m in net.trunk.body)
+        head = net.head
+        streams_ok = isinstance(head.advantage, nn.Linear) and (
+            head.value is None or isinstance(head.value, nn.Linear)
+        )
+        return body_ok and streams_ok
+
+    def act_q_values(self, obs: np.ndarray) -> np.ndarray:
+        """The Q-values `forward` gives, computed in numpy on the same parameter memory."""
+        features = mlp_forward(self.numpy_layers, obs)
+        advantage = mlp_forward(self.numpy_heads[:1], features)
+        if self.value is None:
+            return advantage
+        value = mlp_forward(self.numpy_heads[1:], features)
+        q: np.ndarray = value + advantage - advantage.mean(axis=1, keepdims=True)
+        return q
+
+    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.forward(obs)[0]
+
+    @torch.no_grad()
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, Tape]:
+        x = obs.float().flatten(1)
+        activations = [x]
+        for layer in self.layers:
+            x = torch.addmm(layer.bias, x, layer.weight.t())
+            x = x.tanh_() if self.tanh else x.relu_()
+            activations.append(x)
+        advantage = torch.addmm(self.advantage.bias, x, self.advantage.weight.t())
+        if self.value is None:
+            return advantage, activations
+        value = torch.addmm(self.value.bias, x, self.value.weight.t())
+        return value + advantage - advantage.mean(dim=1, keepdim=True), activations
+
+    @torch.no_grad()
+    def backward(self, grad_q: torch.Tensor, tape: Tape) -> None:
+        features = tape[-1]
+        grad_advantage = grad_q
+        if self.value is not None:  # Q = V + A - mean(A): dV = sum dQ, dA = dQ - mean dQ
+            grad_value = grad_q.sum(dim=1, keepdim=True)
+            grad_advantage = grad_q - grad_q.mean(dim=1, keepdim=True)
+            _linear_grads(self.value, grad_value, features)
+        _linear_grads(self.advantage, grad_advantage, features)
+        grad_x = grad_advantage.mm(self.advantage.weight)
+        if self.value is not None:
+            grad_x.addmm_(grad_value, self.value.weight)
+        for i in range(len(self.layers) - 1, -1, -1):
+            out = tape[i + 1]
+            if self.tanh:
+                grad_z = torch.ops.aten.tanh_backward(grad_x, out)
+            else:
+                grad_z = torch.ops.aten.threshold_backward(grad_x, out, 0.0)
+            _linear_grads(self.layers[i], grad_z, tape[i])
+            if i > 0:
+                grad_x = grad_z.mm(self.layers[i].weight)
+
+
+def _linear_grads(layer: nn.Linear, grad_out: torch.Tensor, inputs: torch.Tensor) -> None:
+    """dL/dW = grad_out^T inputs and dL/db = sum of grad_out, written into the layer's .grad."""
+    assert layer.weight.grad is not None
+    assert layer.bias.grad is not None
+    torch.mm(grad_out.t(), inputs, out=layer.weight.grad)
+    torch.sum(grad_out, dim=0, out=layer.bias.grad)
