@@ -1,24 +1,20 @@
 """DQN family: heads, targets, target updates, spaces, NaN handling, save/load."""
 
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import interrupt_after, set_q
+from helpers import set_q
 
-from rlkit import checkpoint
 from rlkit.agent import EnvSpec, Transition
 from rlkit.agents.dqn import DQNAgent, DQNConfig
 from rlkit.agents.dqn.agent import Batch
 from rlkit.agents.dqn.qfunction import ManualMLPQFunction
 from rlkit.config import from_dict
 from rlkit.errors import NonFiniteLossError, SpaceError
-from rlkit.experiment import load_experiment
 from rlkit.nn.networks import NatureCNN, QHead
-from rlkit.training.runner import TrainingInterrupted, resume, train
 
 BOX4 = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 
@@ -262,26 +258,3 @@ def test_nature_cnn_on_uint8_stacks() -> None:
     )
     assert isinstance(cnn_agent.online.trunk, NatureCNN)
     assert cnn_agent.act(frames.numpy(), explore=False).shape == (2,)
-
-
-def test_dqn_run_resumes_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = {
-        "env": {"id": "CartPole-v1"},
-        "agent": {"name": "dqn", "hidden": [16], "learning_starts": 200, "train_frequency": 4,
-                  "target_update_interval": 100, "replay": {"capacity": 5_000, "n_step": 3},
-                  "epsilon": {"kind": "linear", "start": 1.0, "end": 0.1, "steps": 1_000}},
-        "run": {"total_steps": 1_500, "eval_every": 500, "eval_episodes": 2, "progress": False},
-    }  # fmt: skip
-    straight = train(load_experiment(data), tmp_path / "straight")
-    interrupt_after(monkeypatch, DQNAgent, 700)
-    with pytest.raises(TrainingInterrupted):
-        train(load_experiment(data), tmp_path / "resumed")
-    monkeypatch.undo()
-    resumed = resume(tmp_path / "resumed")
-    for key in ("steps", "episodes", "final_eval", "evaluations"):
-        assert resumed[key] == straight[key]
-    a, b = (
-        checkpoint.load(checkpoint.latest(tmp_path / r))["agent"] for r in ("straight", "resumed")
-    )
-    for name, tensor in a["online"].items():
-        torch.testing.assert_close(tensor, b["online"][name], rtol=0, atol=0)
