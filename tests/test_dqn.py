@@ -198,6 +198,34 @@ def test_epsilon_greedy_takes_the_argmax_with_probability_1_minus_epsilon(epsilo
             np.testing.assert_array_equal(offset, 0)
 
 
+@pytest.mark.parametrize("epsilon", [0.5, 1.0])
+def test_random_actions_of_a_batch_are_drawn_independently(epsilon: float) -> None:
+    """Envs that act at random each draw their own action, also when all see the same state."""
+    schedule = {"kind": "constant", "start": epsilon}
+    a = agent(act=gym.spaces.Discrete(4), hidden=[], epsilon=schedule)
+    with torch.no_grad():  # Q(s) = s: action 0 is greedy in the state (1, 0, 0, 0)
+        a.online.head.advantage.weight.copy_(torch.eye(4))
+        a.online.head.advantage.bias.zero_()
+    obs = np.zeros((4_000, 4), np.float32)
+    obs[:, 0] = 1.0
+    actions = a.act(obs, explore=True)
+    assert actions.shape == (4_000,)
+    frequency = np.bincount(actions, minlength=4) / len(obs)
+    # 1 - epsilon + epsilon / 4 for the greedy action, epsilon / 4 for each other one (one draw
+    # shared by the batch would give all the random envs the same action)
+    expected = [1 - epsilon + epsilon / 4, epsilon / 4, epsilon / 4, epsilon / 4]
+    np.testing.assert_allclose(frequency, expected, atol=0.03)
+
+
+def test_update_reports_the_epsilon_of_the_current_step() -> None:
+    schedule = {"kind": "linear", "start": 1.0, "end": 0.0, "steps": 100}
+    a = agent(epsilon=schedule)
+    for i in range(6):
+        a.observe(step(float(i), 0, 1.0))
+        metrics = a.update()
+    assert metrics["epsilon"] == pytest.approx(0.94)  # 6 of the schedule's 100 steps
+
+
 def test_learning_starts_and_train_frequency() -> None:
     a = agent(learning_starts=6, train_frequency=2, gradient_steps=3)
     for i in range(6):
@@ -218,7 +246,9 @@ def test_nan_loss_stops_with_a_clear_error() -> None:
     a = agent()
     for i in range(4):
         a.observe(step(float(i), 0, float("nan")))
-    with pytest.raises(NonFiniteLossError, match="loss became nan at step 4.*last good checkpoint"):
+    with pytest.raises(
+        NonFiniteLossError, match=r"the DQN loss became nan at step 4 \(update 1\).*last good"
+    ):
         a.update()
 
 

@@ -122,15 +122,53 @@ def test_td_loss_grad_is_autograds_gradient_of_td_loss(kind: Any, weighted: bool
 
 
 @pytest.mark.parametrize("manual_backward", [True, False])
-def test_metrics_of_a_gradient_step_by_hand(manual_backward: bool) -> None:
-    a = agent(manual_backward=manual_backward)
+@pytest.mark.parametrize(("loss", "expected"), [("huber", 0.125), ("mse", 0.25)])
+def test_metrics_of_a_gradient_step_by_hand(
+    manual_backward: bool, loss: str, expected: float
+) -> None:
+    a = agent(manual_backward=manual_backward, loss=loss)
     set_q(a, online=[1.0, 1.0], target=[1.0, 1.0])
     a.observe(step(0, 1.0))
     metrics = a.update()
-    # q = 1, y = 1 + 0.5 * 1 = 1.5: |td| = 0.5 and the Huber loss 0.5 * 0.5 ** 2 = 0.125
+    # q = 1, y = 1 + 0.5 * 1 = 1.5: |td| = 0.5, the Huber loss 0.5 * 0.5 ** 2 = 0.125 and the
+    # squared error 0.5 ** 2 = 0.25
     assert metrics["q_mean"] == pytest.approx(1.0)
     assert metrics["td_abs"] == pytest.approx(0.5)
-    assert metrics["loss"] == pytest.approx(0.125)
+    assert metrics["loss"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("manual_backward", [True, False])
+@pytest.mark.parametrize(
+    ("kind", "weighted", "expected"),
+    [
+        # the same TD errors as test_td_loss_grad_by_hand: -0.5, -2, 3, 0
+        ("huber", False, [-0.5, -1.0, 1.0, 0.0]),
+        ("huber", True, [-0.5, -0.5, 2.0, 0.0]),
+        ("mse", False, [-1.0, -4.0, 6.0, 0.0]),
+        ("mse", True, [-1.0, -2.0, 12.0, 0.0]),
+    ],
+)
+def test_gradient_step_follows_the_configured_loss_and_the_importance_weights(
+    manual_backward: bool, kind: str, weighted: bool, expected: list[float]
+) -> None:
+    """The gradient a step takes is the configured loss's, each sample scaled by its weight."""
+    a = agent(4, manual_backward=manual_backward, loss=kind, max_grad_norm=0.0)
+    set_q(a, online=[0.0] * 4, target=[0.0] * 4)  # q = 0, and zero features: only biases learn
+    batch = Batch(
+        torch.zeros(4, 4),
+        torch.arange(4),  # sample i takes action i: b[i]'s gradient is sample i's alone
+        torch.zeros(4),
+        torch.zeros(4, 4),
+        torch.zeros(4),
+        WEIGHT if weighted else None,
+        np.arange(4),
+    )
+    q, _ = a._gradient_step(batch, TARGET - Q)  # q = 0: the TD errors of Q and TARGET
+    torch.testing.assert_close(q, torch.zeros(4))
+    grad = a.online.head.advantage.bias.grad
+    assert grad is not None
+    torch.testing.assert_close(grad, torch.tensor(expected) / 4)
+    assert a.grad.abs().sum().item() == pytest.approx(sum(abs(g) for g in expected) / 4)
 
 
 @pytest.mark.parametrize("manual_backward", [True, False])
@@ -225,6 +263,48 @@ def test_each_gradient_step_of_a_burst_trains_on_its_own_batch(
     assert set(a.update()) == {"loss", "q_mean", "td_abs", "grad_norm", "epsilon"}
     assert rows == [4] * 5
     assert a.updates == 5
+
+
+def replay_calls(monkeypatch: pytest.MonkeyPatch, a: DQNAgent) -> list[str]:
+    """What `a` asks of its replay memory, in order: 'sample N' and 'update N' (priorities)."""
+    calls: list[str] = []
+    sample, update_priorities = a.replay.sample, a.replay.update_priorities
+
+    def sample_spy(size: int, *args: Any) -> Any:
+        calls.append(f"sample {size}")
+        return sample(size, *args)
+
+    def update_spy(index: np.ndarray, td_abs: np.ndarray) -> None:
+        calls.append(f"update {len(index)}")
+        update_priorities(index, td_abs)
+
+    monkeypatch.setattr(a.replay, "sample", sample_spy)
+    monkeypatch.setattr(a.replay, "update_priorities", update_spy)
+    return calls
+
+
+def test_prioritised_replay_draws_each_batch_after_the_last_steps_priority_updates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a = agent(gradient_steps=3, replay={"capacity": 64, "prioritized": True})
+    assert a.steps_per_draw >= 3  # uniform replay would serve the burst from one draw
+    calls = replay_calls(monkeypatch, a)
+    a.observe(step(0, 1.0))
+    a.update()
+    assert calls == ["sample 4", "update 4"] * 3
+
+
+def test_uniform_replay_serves_a_burst_from_one_draw_without_priorities(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a = agent(gradient_steps=3)
+    assert a.steps_per_draw >= 3
+    calls = replay_calls(monkeypatch, a)
+    a.observe(step(0, 1.0))
+    a.update()
+    assert calls == ["sample 12"]  # 3 batches of 4 rows; uniform replay has no priorities
+    assert a._sample(4).weight is None  # and its batches no importance weights
+    assert a.updates == 3
 
 
 def test_double_dqn_bursts_select_with_the_online_net_as_it_moves() -> None:
