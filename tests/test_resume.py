@@ -21,6 +21,7 @@ from rlkit.agents.dqn import DQNAgent
 from rlkit.agents.ga.train import GALoop
 from rlkit.agents.pg import A2CAgent, ReinforceAgent
 from rlkit.agents.tabular import TabularAgent
+from rlkit.errors import CheckpointError
 from rlkit.experiment import load_experiment
 from rlkit.training.runner import TrainingInterrupted, resume, train
 
@@ -132,3 +133,17 @@ def test_resume_after_ctrl_c_equals_the_uninterrupted_run(
     assert results(resumed) == results(straight)
     ends = [checkpoint.load(checkpoint.latest(tmp_path / r)) for r in ("straight", "resumed")]
     assert_bit_identical(ends[0]["agent"], ends[1]["agent"], "agent")
+
+
+def test_a_checkpoint_without_the_sessions_counters_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """A Deep GA checkpoint of an rlkit before the run session counted generations and frames."""
+    run_dir = tmp_path / "run"
+    train(load_experiment(small_experiment()), run_dir)
+    path = checkpoint.latest(run_dir)
+    state = checkpoint.load(path)
+    state["counters"] = {"generation": 1, "frames": 500, "episodes": 3, "wall_s": 1.0}
+    checkpoint.save(path, state)
+    with pytest.raises(CheckpointError, match="cannot be resumed"):
+        resume(run_dir, ["run.total_steps=8000"])

@@ -19,7 +19,7 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -30,7 +30,7 @@ from rlkit import checkpoint
 from rlkit.agent import Agent, EnvSpec, build_agent
 from rlkit.config import dumps_toml
 from rlkit.envs.factory import make_vector_env
-from rlkit.errors import RlkitError
+from rlkit.errors import CheckpointError, RlkitError
 from rlkit.evaluation import EvalResult, evaluate
 from rlkit.experiment import Experiment, RunConfig
 from rlkit.seeding import derive_seed
@@ -147,7 +147,7 @@ class Session:
             self.agent = self.loop.make_agent()
             if state is not None:
                 self.agent.load_state_dict(state["agent"])
-                self.counters = Counters(**state["counters"])
+                self.counters = restore_counters(state)
                 self.loop.load_state_dict(state)
         except BaseException:
             self.close()
@@ -241,6 +241,19 @@ class Session:
         }
         write_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         return summary
+
+
+def restore_counters(state: dict[str, Any]) -> Counters:
+    """The counters a checkpoint carries; CheckpointError for one whose counters are not the
+    run session's (a checkpoint of an rlkit before it: it evaluates, but cannot resume)."""
+    saved = state.get("counters")
+    names = {f.name for f in fields(Counters)}
+    if not isinstance(saved, dict) or not set(saved) <= names or "step" not in saved:
+        raise CheckpointError(
+            "this checkpoint's training state is not in the run session's format (written by an "
+            "older rlkit?): `rlkit eval` can still play it, but it cannot be resumed"
+        )
+    return Counters(**saved)
 
 
 def configure_torch(run: RunConfig) -> None:
