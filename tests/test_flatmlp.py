@@ -101,6 +101,14 @@ def test_hidden_head_streams_other_devices_and_manual_backward_off_are_left_to_a
         ManualMLPQFunction(q_network(head_hidden=5))
 
 
+def test_a_q_function_without_a_gradient_buffer_cannot_learn() -> None:
+    """A target net's Q-function (no gradient buffer) refuses a backward pass."""
+    target = AutogradQFunction(q_network().requires_grad_(False), None)
+    q, tape = target.forward(torch.ones(2, 3))
+    with pytest.raises(AssertionError, match="^this Q-function has no gradient buffer$"):
+        target.backward(torch.ones_like(q), tape)
+
+
 def test_per_tensor_optimizer_state_converts_to_the_flat_state() -> None:
     per_tensor_net = q_network()
     flat_net = copy.deepcopy(per_tensor_net)
