@@ -479,3 +479,19 @@ def test_nature_cnn_on_vector_observations_is_one_line(
     )
     assert_one_error_line(code, out, err, "nature_cnn", "(4,)", "mlp")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ("agent.minibatches=3", ("agent.minibatches", "not a multiple of minibatches = 3")),
+        ("agent.clip_range=0", ("clip_range must be > 0",)),
+        ("env.id=FrozenLake-v1", ("'ppo'", "Box observations")),
+    ],
+)
+def test_ppo_bad_settings_are_one_line(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], setting: str, words: tuple[str, ...]
+) -> None:
+    code, out, err = run_cli(capsys, "run", "cartpole_ppo", "--set", setting, "--logdir", "run")
+    assert_one_error_line(code, out, err, *words)
+    assert not Path("run").exists()

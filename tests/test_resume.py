@@ -19,7 +19,7 @@ from rlkit import checkpoint
 from rlkit.agents.alphazero.train import AlphaZeroLoop
 from rlkit.agents.dqn import DQNAgent
 from rlkit.agents.ga.train import GALoop
-from rlkit.agents.pg import A2CAgent, ReinforceAgent
+from rlkit.agents.pg import A2CAgent, PPOAgent, ReinforceAgent
 from rlkit.agents.tabular import TabularAgent
 from rlkit.errors import CheckpointError
 from rlkit.experiment import load_experiment
@@ -71,6 +71,12 @@ CASES = {
         A2CAgent,
         "update",
         123,
+    ),
+    "ppo": Case(
+        cartpole({"name": "ppo", "n_steps": 64, "minibatches": 4, "epochs": 2}, 4, 2_048),
+        PPOAgent,
+        "update",
+        100,  # mid-rollout, after the first update
     ),
     "reinforce": Case(
         cartpole({"name": "reinforce", "baseline": True, "episodes_per_update": 2}, 2, 2_000),

@@ -1,0 +1,302 @@
+"""PPO with the clipped surrogate objective (Schulman et al. 2017), on A2C's actor-critic.
+
+Each update learns from the last `n_steps` vector steps (n_steps * num_envs transitions):
+GAE(lambda) advantages and returns from the values of the rollout's policy, then `epochs` passes
+over the batch in `minibatches` shuffled minibatches (every transition once per pass), each a
+gradient step on
+
+    -min(r A, clip(r, 1 - eps, 1 + eps) A) + value_coef * (V - R)^2 - entropy_coef * H,
+
+r = pi(a|s) / pi_old(a|s), with the advantages standardised per minibatch. Options as in SB3 and
+CleanRL: value clipping around the old values, linear annealing of the learning rate and of the
+clip range, and an early stop of the update once the approximate KL divergence of a minibatch
+exceeds 1.5 * target_kl (SB3's rule). The policy, its distributions, GAE, the flat parameter
+buffers and gradient clipping are A2C's (rlkit.agents.pg.policies, rlkit.returns, rlkit.nn).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import torch
+
+from rlkit.agent import Agent, EnvSpec, Transition, register_agent
+from rlkit.agents.pg.a2c import RolloutBuffer
+from rlkit.agents.pg.policies import (
+    GaussianHead,
+    PolicyGradientConfig,
+    PolicySampler,
+    batch_tensor,
+    build_actor_critic,
+    build_optimizer,
+    check_box_only_options,
+    check_policy_spaces,
+    decay_learning_rate,
+    gradient_step,
+)
+from rlkit.errors import ConfigError
+from rlkit.nn.networks import resolve_device
+from rlkit.nn.optim import check_finite_loss
+from rlkit.returns import explained_variance, gae
+
+
+@dataclass
+class PPOConfig(PolicyGradientConfig):
+    """Every PPO knob; the defaults are Stable-Baselines3's PPO defaults (batch 64 of 2048)."""
+
+    n_steps: int = 2048
+    """Vector steps per rollout; each update learns from n_steps * num_envs transitions."""
+    epochs: int = 10
+    """Passes over the rollout per update."""
+    minibatches: int = 32
+    """Minibatches per pass; n_steps * num_envs must be a multiple of it."""
+    gae_lambda: float = 0.95
+    """GAE(lambda) of the advantages (1.0: Monte Carlo returns minus the value)."""
+    clip_range: float = 0.2
+    """eps of the clipped surrogate: the ratio pi / pi_old is held within [1 - eps, 1 + eps]."""
+    clip_range_vf: float | None = None
+    """Clip the new values within this distance of the old ones (None: no value clipping)."""
+    clip_decay_steps: int = 0
+    """Anneal clip_range linearly to 0 over this many env steps (0: constant)."""
+    normalize_advantage: bool = True
+    """Standardise the advantages of each minibatch (mean 0, std 1)."""
+    target_kl: float | None = None
+    """Stop the update's passes once a minibatch's approximate KL exceeds 1.5 * target_kl."""
+    learning_rate: float = 3e-4
+    """Adam's step size."""
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    """Adam (as in SB3 and CleanRL) or RMSprop."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("n_steps", "epochs", "minibatches"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.gae_lambda <= 1:
+            raise ValueError(f"gae_lambda must be in [0, 1], got {self.gae_lambda}")
+        if not self.clip_range > 0:
+            raise ValueError(f"clip_range must be > 0, got {self.clip_range}")
+        if self.clip_range_vf is not None and not self.clip_range_vf > 0:
+            raise ValueError(f"clip_range_vf must be > 0 or unset, got {self.clip_range_vf}")
+        if self.target_kl is not None and not self.target_kl > 0:
+            raise ValueError(f"target_kl must be > 0 or unset, got {self.target_kl}")
+        if self.clip_decay_steps < 0:
+            raise ValueError(f"clip_decay_steps must be >= 0, got {self.clip_decay_steps}")
+
+
+class PPOLoss(NamedTuple):
+    """The loss of one minibatch and what is logged of it."""
+
+    total: torch.Tensor
+    policy: torch.Tensor
+    value: torch.Tensor
+    entropy: torch.Tensor
+    approx_kl: torch.Tensor
+    """mean((r - 1) - log r), the low-variance estimator of KL(pi_old || pi)."""
+    clip_fraction: torch.Tensor
+    """Fraction of samples whose ratio lies outside [1 - eps, 1 + eps]."""
+
+
+def ppo_loss(
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    entropy: torch.Tensor,
+    values: torch.Tensor,
+    old_values: torch.Tensor,
+    returns: torch.Tensor,
+    clip_range: float,
+    clip_range_vf: float | None,
+    value_coef: float,
+    entropy_coef: float,
+) -> PPOLoss:
+    """PPO's clipped surrogate, value and entropy terms of one minibatch (advantages as given).
+
+    Policy: -mean(min(r A, clip(r, 1 - eps, 1 + eps) A)). Value: mean((V - R)^2), or with
+    clip_range_vf the larger of that and the error of V clipped to V_old +- clip_range_vf
+    (PPO2's pessimistic value loss), per sample.
+    """
+    log_ratio = log_prob - old_log_prob
+    ratio = log_ratio.exp()
+    surrogate = torch.min(
+        ratio * advantages, ratio.clamp(1.0 - clip_range, 1.0 + clip_range) * advantages
+    )
+    policy = -surrogate.mean()
+    value_error = (values - returns).pow(2)
+    if clip_range_vf is not None:
+        clipped = old_values + (values - old_values).clamp(-clip_range_vf, clip_range_vf)
+        value_error = torch.max(value_error, (clipped - returns).pow(2))
+    value = value_error.mean()
+    mean_entropy = entropy.mean()
+    total = policy + value_coef * value - entropy_coef * mean_entropy
+    with torch.no_grad():
+        approx_kl = ((ratio - 1.0) - log_ratio).mean()
+        clip_fraction = ((ratio - 1.0).abs() > clip_range).float().mean()
+    return PPOLoss(total, policy, value, mean_entropy, approx_kl, clip_fraction)
+
+
+def minibatch_indices(size: int, minibatches: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """One pass: a random permutation of range(size) cut into `minibatches` equal parts."""
+    return np.split(rng.permutation(size), minibatches)
+
+
+def annealed(value: float, step: int, decay_steps: int) -> float:
+    """value * (1 - step / decay_steps), floored at 0 (value itself when decay_steps is 0)."""
+    if decay_steps <= 0:
+        return value
+    return value * max(1.0 - step / decay_steps, 0.0)
+
+
+@register_agent("ppo")
+class PPOAgent(Agent[PPOConfig]):
+    """Proximal policy optimisation (clipped), Discrete or Box actions, MLP or Nature CNN."""
+
+    config_class = PPOConfig
+
+    @classmethod
+    def check_spaces(cls, spec: EnvSpec) -> None:
+        check_policy_spaces(spec, "ppo")
+
+    def __init__(self, config: PPOConfig, spec: EnvSpec, seed: int) -> None:
+        super().__init__(config, spec, seed)
+        check_box_only_options(config, spec, "ppo")
+        batch = config.n_steps * spec.num_envs
+        if batch % config.minibatches:
+            raise ConfigError(
+                f"agent.minibatches: n_steps * num_envs = {config.n_steps} * {spec.num_envs} = "
+                f"{batch} is not a multiple of minibatches = {config.minibatches}; choose a "
+                f"divisor of {batch}"
+            )
+        self.device = resolve_device(config.device)
+        self.net = build_actor_critic(config, spec, with_value=True, device=self.device)
+        self.actor = PolicySampler(self.net, spec.action_space, self.device)
+        self.optimizer = build_optimizer(self.net, config)
+        self.rollout = RolloutBuffer(config.n_steps)
+        self.steps = 0
+        self.updates = 0
+
+    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+        return self.actor.act(obs, explore, self.rng)
+
+    def observe(self, transition: Transition) -> None:
+        self.rollout.add(transition, self.actor.taken(transition.action))
+        self.steps += len(transition.reward)
+
+    def update(self) -> dict[str, float]:
+        if not self.rollout.full:
+            return {}
+        return self._learn()
+
+    def _learn(self) -> dict[str, float]:
+        """GAE on the rollout, then `epochs` passes of minibatch gradient steps."""
+        c, data = self.config, self.rollout.arrays
+        length, num_envs = data["reward"].shape
+        obs, actions = self._flat(data["obs"]), self._flat(data["action"])
+        with torch.no_grad():
+            old_log_prob, _, old_values = self.net.evaluate(obs, actions)
+            next_values = self.net.values(self._flat(data["next_obs"]))
+        assert old_values is not None
+        values = old_values.view(length, num_envs).cpu().numpy()
+        advantages = gae(
+            data["reward"],
+            values,
+            next_values.view(length, num_envs).cpu().numpy(),
+            data["terminated"],
+            data["truncated"],
+            c.gamma,
+            c.gae_lambda,
+        )
+        returns = advantages + values
+        flat_advantages, flat_returns = self._flat(advantages), self._flat(returns)
+        learning_rate = decay_learning_rate(self.optimizer, self.steps, c.lr_decay_steps)
+        clip_range = annealed(c.clip_range, self.steps, c.clip_decay_steps)
+        clip_range_vf = c.clip_range_vf
+        sums: dict[str, float] = {}
+        steps = 0
+        stopped = False
+        for _ in range(c.epochs):
+            for index in minibatch_indices(length * num_envs, c.minibatches, self.rng):
+                rows = torch.as_tensor(index, device=self.device)
+                log_prob, entropy, new_values = self.net.evaluate(obs[rows], actions[rows])
+                assert new_values is not None
+                batch_advantages = flat_advantages[rows]
+                if c.normalize_advantage and len(index) > 1:
+                    batch_advantages = standardize_tensor(batch_advantages)
+                loss = ppo_loss(
+                    log_prob,
+                    old_log_prob[rows],
+                    batch_advantages,
+                    entropy,
+                    new_values,
+                    old_values[rows],
+                    flat_returns[rows],
+                    clip_range,
+                    clip_range_vf,
+                    c.value_coef,
+                    c.entropy_coef,
+                )
+                if c.target_kl is not None and float(loss.approx_kl) > 1.5 * c.target_kl:
+                    stopped = True
+                    break
+                check_finite_loss(
+                    float(loss.total.detach()), "PPO", f"step {self.steps} (update {self.updates})"
+                )
+                grad_norm = gradient_step(loss.total, self.optimizer, self.net, c.max_grad_norm)
+                _accumulate(sums, loss, grad_norm)
+                steps += 1
+            if stopped:
+                break
+        self.updates += 1
+        metrics = {name: total / max(steps, 1) for name, total in sums.items()}
+        metrics.update(
+            explained_variance=explained_variance(values, returns),
+            learning_rate=learning_rate,
+            clip_range=clip_range,
+            gradient_steps=float(steps),
+            early_stop=float(stopped),
+        )
+        if isinstance(self.net.head, GaussianHead):
+            metrics["action_std"] = float(self.net.head.log_std.detach().exp().mean())
+        return metrics
+
+    def _flat(self, array: np.ndarray) -> torch.Tensor:
+        """(T, N, ...) numpy -> (T * N, ...) tensor on the agent's device (floats as float32)."""
+        flat: torch.Tensor = batch_tensor(array.reshape(-1, *array.shape[2:]), self.device)
+        return flat
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rollout": self.rollout.state_dict(),
+            "counters": [self.steps, self.updates],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+        self.rollout.load_state_dict(state["rollout"])
+        self.steps, self.updates = state["counters"]
+
+
+def standardize_tensor(values: torch.Tensor) -> torch.Tensor:
+    """(x - mean) / (std + 1e-8), std with Bessel's correction as SB3 and CleanRL take it."""
+    return (values - values.mean()) / (values.std() + 1e-8)
+
+
+def _accumulate(sums: dict[str, float], loss: PPOLoss, grad_norm: float) -> None:
+    """Add a minibatch's logged values to the update's sums."""
+    for name, value in (
+        ("policy_loss", loss.policy),
+        ("value_loss", loss.value),
+        ("entropy", loss.entropy),
+        ("approx_kl", loss.approx_kl),
+        ("clip_fraction", loss.clip_fraction),
+    ):
+        sums[name] = sums.get(name, 0.0) + float(value.detach())
+    sums["grad_norm"] = sums.get("grad_norm", 0.0) + grad_norm
