@@ -1,4 +1,4 @@
-"""Atari A2C end to end on CPU through the real runner, and the bundled Atari A2C experiments."""
+"""Atari A2C and PPO end to end on CPU through the real runner; the bundled Atari experiments."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 import rlkit
 from rlkit import checkpoint
 from rlkit.agents.pg.a2c import A2CConfig
+from rlkit.agents.pg.ppo import PPOConfig
 from rlkit.cli import main
 from rlkit.experiment import load_experiment
 from rlkit.nn.networks import NatureCNN
@@ -95,3 +96,32 @@ def test_shared_nature_cnn_on_stacked_frames(tmp_path: Path) -> None:
     state = checkpoint.load(checkpoint.latest(tmp_path / "run"))
     assert state["agent"]["net"]["actor_trunk.fc.0.weight"].shape == (512, 3136)
     assert NatureCNN(4).out_features == 512
+
+
+@pytest.mark.parametrize("name", ["pong_ppo", "breakout_ppo"])
+def test_bundled_atari_ppo_experiments_run_end_to_end_with_cleanrl_settings(
+    tmp_path: Path, name: str
+) -> None:
+    experiment = load_experiment(name)
+    agent = experiment.agent
+    assert isinstance(agent, PPOConfig)
+    assert (experiment.env.num_envs, agent.n_steps, agent.epochs, agent.minibatches) == (
+        8,
+        128,
+        4,
+        4,
+    )
+    assert (agent.learning_rate, agent.lr_decay_steps, agent.clip_range) == (
+        2.5e-4,
+        10_000_000,
+        0.1,
+    )
+    assert (agent.gamma, agent.gae_lambda, agent.entropy_coef, agent.max_grad_norm) == (
+        0.99, 0.95, 0.01, 0.5
+    )  # fmt: skip
+    short = [*SHORT, "agent.n_steps=16", "run.total_steps=64"]
+    summary = rlkit.train(load_experiment(name, short), tmp_path / "run")
+    assert summary["steps"] == 64
+    steps, values = read_scalars(tmp_path / "run", "agent/approx_kl")
+    assert steps.size > 0
+    assert np.isfinite(values).all()
