@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 import torch
 
+from rlkit import checkpoint
 from rlkit.agent import EnvSpec, Transition
 from rlkit.agents.pg.ppo import PPOAgent, PPOConfig, annealed, minibatch_indices, ppo_loss
 from rlkit.config import from_dict
 from rlkit.errors import ConfigError, SpaceError
 from rlkit.experiment import load_experiment
 from rlkit.plot import read_scalars
-from rlkit.training.runner import train
+from rlkit.training.runner import evaluate_checkpoint, train
 
 BOX2 = gym.spaces.Box(-10.0, 10.0, (2,), np.float32)
 
@@ -152,3 +153,45 @@ def test_cartpole_run_logs_the_ppo_metrics(tmp_path: Path) -> None:
         assert np.isfinite(values).all(), name
     steps, clip = read_scalars(tmp_path / "run", "agent/clip_range")
     assert clip[-1] < clip[0]  # annealed
+
+
+@pytest.mark.parametrize("name", ["ppo", "a2c"])
+def test_normalisation_statistics_are_learned_in_training_saved_and_frozen_at_evaluation(
+    tmp_path: Path, name: str
+) -> None:
+    data = {
+        "env": {"id": "Pendulum-v1", "num_envs": 2},
+        "agent": {"name": name, "n_steps": 16, "device": "cpu", "normalize_observations": True,
+                  "normalize_rewards": True, **({"minibatches": 2} if name == "ppo" else {})},
+        "run": {"total_steps": 512, "eval_every": 0, "eval_episodes": 2, "progress": False},
+    }  # fmt: skip
+    summary = train(load_experiment(data), tmp_path / "run")
+    state = checkpoint.load(checkpoint.latest(tmp_path / "run"))["agent"]["inputs"]
+    assert state["obs"]["count"] == pytest.approx(512 + 1e-4)  # every observation acted on
+    assert np.all(np.asarray(state["obs"]["var"]) > 0)
+    assert np.asarray(state["rewards"]["return_stats"]["var"]) > 0
+    # `rlkit eval` plays with the saved, frozen statistics: the run's final evaluation again
+    assert evaluate_checkpoint(tmp_path / "run").as_dict() == summary["final_eval"]
+    after = checkpoint.load(checkpoint.latest(tmp_path / "run"))["agent"]["inputs"]
+    assert after["obs"]["count"] == state["obs"]["count"]
+
+
+def test_greedy_actions_use_frozen_statistics() -> None:
+    a = agent(normalize_observations=True)
+    obs = np.array([[5.0, -3.0], [1.0, 2.0]], np.float32)
+    a.act(obs, explore=True)
+    assert a.inputs.obs is not None
+    count = a.inputs.obs.rms.count
+    a.act(obs * 10, explore=False)
+    assert a.inputs.obs.rms.count == count
+    restored = agent(normalize_observations=True)
+    restored.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(restored.act(obs, False), a.act(obs, False))
+
+
+def test_reinforce_refuses_normalisation() -> None:
+    from rlkit.agents.pg.reinforce import ReinforceAgent, ReinforceConfig
+
+    config = from_dict(ReinforceConfig, {"normalize_observations": True, "device": "cpu"}, "agent")
+    with pytest.raises(ConfigError, match="'reinforce' .* has no normalisation"):
+        ReinforceAgent(config, EnvSpec("Test-v0", BOX2, gym.spaces.Discrete(2), 1), seed=0)

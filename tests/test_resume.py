@@ -73,7 +73,18 @@ CASES = {
         123,
     ),
     "ppo": Case(
-        cartpole({"name": "ppo", "n_steps": 64, "minibatches": 4, "epochs": 2}, 4, 2_048),
+        cartpole(
+            {
+                "name": "ppo",
+                "n_steps": 64,
+                "minibatches": 4,
+                "epochs": 2,
+                "normalize_observations": True,
+                "normalize_rewards": True,
+            },
+            4,
+            2_048,
+        ),
         PPOAgent,
         "update",
         100,  # mid-rollout, after the first update

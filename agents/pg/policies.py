@@ -61,6 +61,13 @@ class PolicyGradientConfig:
     """Weight of the entropy bonus."""
     max_grad_norm: float = 0.5
     """Gradient-norm clipping (0: off)."""
+    normalize_observations: bool = False
+    """Normalise observations by their running mean and std, clipped (A2C, PPO; as SB3's
+    VecNormalize); the statistics are saved in checkpoints and frozen at evaluation."""
+    normalize_rewards: bool = False
+    """Scale rewards by the running std of the discounted return (A2C, PPO; as VecNormalize)."""
+    normalization_clip: float = 10.0
+    """Normalised observations and scaled rewards are clipped to +-this."""
     log_std_init: float | None = None
     """Box actions only: initial log std of the Gaussian policy (None: 0.0)."""
     device: str = "auto"
@@ -80,6 +87,8 @@ class PolicyGradientConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.optimizer_eps > 0:
             raise ValueError(f"optimizer_eps must be > 0, got {self.optimizer_eps}")
+        if not self.normalization_clip > 0:
+            raise ValueError(f"normalization_clip must be > 0, got {self.normalization_clip}")
         if any(size < 1 for size in self.hidden):
             raise ValueError(f"hidden sizes must be >= 1, got {self.hidden}")
 

@@ -25,6 +25,7 @@ import torch
 
 from rlkit.agent import Agent, EnvSpec, Transition, register_agent
 from rlkit.agents.pg.a2c import RolloutBuffer
+from rlkit.agents.pg.inputs import InputNormalization
 from rlkit.agents.pg.policies import (
     GaussianHead,
     PolicyGradientConfig,
@@ -175,14 +176,16 @@ class PPOAgent(Agent[PPOConfig]):
         self.actor = PolicySampler(self.net, spec.action_space, self.device)
         self.optimizer = build_optimizer(self.net, config)
         self.rollout = RolloutBuffer(config.n_steps)
+        self.inputs = InputNormalization(config, spec)
         self.steps = 0
         self.updates = 0
 
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
-        return self.actor.act(obs, explore, self.rng)
+        return self.actor.act(self.inputs.observations(obs, update=explore), explore, self.rng)
 
     def observe(self, transition: Transition) -> None:
-        self.rollout.add(transition, self.actor.taken(transition.action))
+        taken = self.actor.taken(transition.action)
+        self.rollout.add(self.inputs.transition(transition), taken)
         self.steps += len(transition.reward)
 
     def update(self) -> dict[str, float]:
@@ -273,6 +276,7 @@ class PPOAgent(Agent[PPOConfig]):
             "net": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "rollout": self.rollout.state_dict(),
+            "inputs": self.inputs.state_dict(),
             "counters": [self.steps, self.updates],
         }
 
@@ -281,6 +285,7 @@ class PPOAgent(Agent[PPOConfig]):
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
         self.rollout.load_state_dict(state["rollout"])
+        self.inputs.load_state_dict(state.get("inputs", {}))
         self.steps, self.updates = state["counters"]
 
 

@@ -28,6 +28,7 @@ from rlkit.agents.pg.policies import (
     gradient_step,
     policy_gradient_loss,
 )
+from rlkit.errors import ConfigError
 from rlkit.nn.networks import resolve_device
 from rlkit.nn.optim import check_finite_loss
 from rlkit.returns import discounted_returns, explained_variance, standardize
@@ -118,6 +119,11 @@ class ReinforceAgent(Agent[ReinforceConfig]):
     def __init__(self, config: ReinforceConfig, spec: EnvSpec, seed: int) -> None:
         super().__init__(config, spec, seed)
         check_box_only_options(config, spec, "reinforce")
+        if config.normalize_observations or config.normalize_rewards:
+            raise ConfigError(
+                "agent.normalize_observations and agent.normalize_rewards: agent 'reinforce' "
+                "learns from whole-episode returns and has no normalisation; use 'a2c' or 'ppo'"
+            )
         self.device = resolve_device(config.device)
         self.net = build_actor_critic(config, spec, config.baseline, self.device)
         self.actor = PolicySampler(self.net, spec.action_space, self.device)
