@@ -1,4 +1,5 @@
-"""Learning tests: tuned REINFORCE, A2C and PPO reach a greedy 475 on CartPole-v1.
+"""Learning tests: tuned REINFORCE, A2C and PPO reach a greedy 475 on CartPole-v1; PPO swings
+Pendulum-v1 up.
 
 Claims over seeds (tests/across_seeds.py): 1 of 3 seeds. Measured over seeds 0-9 natively and
 with ATEN_CPU_CAPABILITY=default, every run met both claims (experiments/benchmarks/RESULTS.md,
@@ -19,6 +20,9 @@ from rlkit.training.runner import train
 pytestmark = pytest.mark.slow
 TARGET = ["run.progress=false", "run.target_return=475", "run.final_eval_episodes=1"]
 SEEDS, K = (0, 1, 2), 1
+PENDULUM_SEEDS = (0, 1, 2, 3, 4, 5, 6)
+"""pendulum_ppo as shipped met -250 on 7 of seeds 0-9 natively (1, 7 and 9 missed): at the
+estimated rate (8/12) 1 of 7 seeds fails by chance less than once in two thousand runs."""
 
 
 def curve(summary: dict[str, object]) -> list[tuple[int, int]]:
@@ -57,3 +61,14 @@ def test_ppo_reaches_475_within_100k_steps(tmp_path: Path) -> None:
         return summary["reached_target_at"] is not None, f"evaluations {curve(summary)}"
 
     at_least_k_of(claim, SEEDS, K, "ppo")
+
+
+def test_ppo_swings_pendulum_up_within_200k_steps(tmp_path: Path) -> None:
+    def claim(seed: int) -> Outcome:
+        overrides = ["run.progress=false", "run.final_eval_episodes=1", f"run.seed={seed}"]
+        experiment = load_experiment("pendulum_ppo", overrides)
+        assert experiment.run.target_return == -250
+        summary = train(experiment, tmp_path / f"seed-{seed}")
+        return summary["reached_target_at"] is not None, f"evaluations {curve(summary)}"
+
+    at_least_k_of(claim, PENDULUM_SEEDS, 1, "ppo_pendulum")
