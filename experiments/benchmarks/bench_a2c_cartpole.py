@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from sb3_common import print_speed_ratio, time_sb3
+from sb3_common import (
+    print_rows,
+    print_speed_ratio,
+    run_alternating,
+    time_sb3,
+    training_only_overrides,
+)
 from stable_baselines3 import A2C
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -36,17 +42,7 @@ EXPERIMENT = Path(__file__).resolve().parents[1] / "cartpole_a2c.toml"
 
 def rlkit_experiment(seed: int, steps: int, eval_episodes: int) -> Any:
     """The bundled experiment with training-only overrides (final evaluation only)."""
-    overrides = [
-        f"run.total_steps={steps}",
-        f"run.seed={seed}",
-        "run.eval_every=0",
-        "run.checkpoint_every=0",
-        "run.progress=false",
-        f"run.final_eval_episodes={eval_episodes}",
-        f"run.torch_threads={torch.get_num_threads()}",
-        'agent.device="cpu"',
-    ]
-    return rlkit.load_experiment(EXPERIMENT, overrides)
+    return rlkit.load_experiment(EXPERIMENT, training_only_overrides(seed, steps, eval_episodes))
 
 
 def run_rlkit(seed: int, steps: int, eval_episodes: int) -> dict[str, float]:
@@ -122,18 +118,8 @@ def main() -> None:
         f"torch.get_num_threads()={torch.get_num_threads()}"
     )
     runners = {"rlkit": run_rlkit, "sb3": run_sb3}
-    rows: list[tuple[str, int, dict[str, float]]] = []
-    for i, seed in enumerate(args.seeds):
-        order = ["rlkit", "sb3"] if i % 2 == 0 else ["sb3", "rlkit"]  # alternate who goes first
-        for name in order:
-            torch.set_num_threads(args.threads)
-            rows.append((name, seed, runners[name](seed, steps, episodes)))
-    print(f"{'lib':<6}{'seed':>5}{'train_s':>9}{'total_s':>9}{'steps/s':>9}{'eval return':>16}")
-    for name, seed, r in sorted(rows, key=lambda row: (row[1], row[0])):
-        print(
-            f"{name:<6}{seed:>5}{r['train_s']:>9.1f}{r['total_s']:>9.1f}"
-            f"{r['steps'] / r['train_s']:>9.0f}{r['eval_mean']:>10.1f} ± {r['eval_std']:<5.1f}"
-        )
+    rows = run_alternating(runners, args.seeds, args.threads, steps, episodes)
+    print_rows(rows)
     print_speed_ratio(rows)
 
 

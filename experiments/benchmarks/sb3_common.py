@@ -1,4 +1,4 @@
-"""What the CartPole benchmarks do the same way with Stable-Baselines3: time and evaluate."""
+"""What the rlkit-vs-SB3 benchmarks do the same way: time, evaluate, alternate and report."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def time_sb3(
     eval_episodes: int,
     seed: int,
     flush_denormal: bool = False,
+    env_id: str = "CartPole-v1",
 ) -> tuple[Any, dict[str, float]]:
     """Build, train for `steps` and evaluate an SB3 model; the model and its timings.
 
@@ -30,7 +31,7 @@ def time_sb3(
     learn_start = time.perf_counter()
     model.learn(total_timesteps=steps)
     train_s = time.perf_counter() - learn_start
-    returns = sb3_evaluate(model, eval_episodes, seed)
+    returns = sb3_evaluate(model, eval_episodes, seed, env_id)
     return model, {
         "train_s": train_s,
         "total_s": time.perf_counter() - start,
@@ -40,16 +41,27 @@ def time_sb3(
     }
 
 
-def sb3_evaluate(model: Any, episodes: int, seed: int) -> list[float]:
-    """Greedy returns of `episodes` episodes on a separate CartPole-v1 env."""
-    env = gym.make("CartPole-v1")
+def sb3_evaluate(model: Any, episodes: int, seed: int, env_id: str = "CartPole-v1") -> list[float]:
+    """Greedy returns of `episodes` episodes of an SB3 model on a separate `env_id` env."""
+    return greedy_returns(
+        lambda obs: model.predict(obs, deterministic=True)[0], env_id, episodes, seed
+    )
+
+
+def greedy_returns(
+    act: Callable[[np.ndarray], Any], env_id: str, episodes: int, seed: int
+) -> list[float]:
+    """Returns of `episodes` episodes of `act` (one observation -> its greedy action) on a
+    separate `env_id` env, episode i reset with seed + 10_000 + i (the same for every library)."""
+    env = gym.make(env_id)
+    discrete = isinstance(env.action_space, gym.spaces.Discrete)
     returns = []
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + 10_000 + episode)
         total, done = 0.0, False
         while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(int(action))
+            action = act(obs)
+            obs, reward, terminated, truncated, _ = env.step(int(action) if discrete else action)
             total += float(reward)
             done = terminated or truncated
         returns.append(total)
@@ -57,7 +69,54 @@ def sb3_evaluate(model: Any, episodes: int, seed: int) -> list[float]:
     return returns
 
 
-def print_speed_ratio(rows: list[tuple[str, int, dict[str, float]]]) -> None:
+def training_only_overrides(seed: int, steps: int, eval_episodes: int) -> list[str]:
+    """rlkit `--set` overrides for a timed run: the budget and seed, no periodic evaluation, no
+    checkpoints before the last, no progress bar, CPU, this process's torch thread count."""
+    return [
+        f"run.total_steps={steps}",
+        f"run.seed={seed}",
+        "run.eval_every=0",
+        "run.checkpoint_every=0",
+        "run.progress=false",
+        f"run.final_eval_episodes={eval_episodes}",
+        f"run.torch_threads={torch.get_num_threads()}",
+        'agent.device="cpu"',
+    ]
+
+
+Row = tuple[str, int, dict[str, float]]
+"""One timed run: library ("rlkit" or "sb3"), seed, and its measurements (train_s, total_s,
+steps, eval_mean, eval_std, ...)."""
+
+
+def run_alternating(
+    runners: dict[str, Callable[[int, int, int], dict[str, float]]],
+    seeds: list[int],
+    threads: int,
+    steps: int,
+    eval_episodes: int,
+) -> list[Row]:
+    """Run rlkit and SB3 for each seed in one process, alternating who goes first."""
+    rows: list[Row] = []
+    for i, seed in enumerate(seeds):
+        order = ["rlkit", "sb3"] if i % 2 == 0 else ["sb3", "rlkit"]  # alternate who goes first
+        for name in order:
+            torch.set_num_threads(threads)
+            rows.append((name, seed, runners[name](seed, steps, eval_episodes)))
+    return rows
+
+
+def print_rows(rows: list[Row]) -> None:
+    """The per-seed table: training and total wall time, env steps/s, greedy return."""
+    print(f"{'lib':<6}{'seed':>5}{'train_s':>9}{'total_s':>9}{'steps/s':>9}{'eval return':>16}")
+    for name, seed, r in sorted(rows, key=lambda row: (row[1], row[0])):
+        print(
+            f"{name:<6}{seed:>5}{r['train_s']:>9.1f}{r['total_s']:>9.1f}"
+            f"{r['steps'] / r['train_s']:>9.0f}{r['eval_mean']:>10.1f} ± {r['eval_std']:<5.1f}"
+        )
+
+
+def print_speed_ratio(rows: list[Row]) -> None:
     """The last line of a benchmark: mean and per-seed SB3_time / rlkit_time (training time)."""
     times = {n: [r["train_s"] for lib, _, r in rows if lib == n] for n in ("rlkit", "sb3")}
     ratios = [s / r for s, r in zip(times["sb3"], times["rlkit"], strict=True)]
