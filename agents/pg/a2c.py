@@ -15,7 +15,6 @@ from rlkit.agents.pg.policies import (
     GaussianHead,
     PolicyGradientConfig,
     PolicySampler,
-    batch_tensor,
     build_actor_critic,
     build_optimizer,
     check_box_only_options,
@@ -23,6 +22,7 @@ from rlkit.agents.pg.policies import (
     decay_learning_rate,
     gradient_step,
     policy_gradient_loss,
+    rollout_tensor,
 )
 from rlkit.nn.networks import resolve_device
 from rlkit.nn.optim import check_finite_loss
@@ -131,17 +131,24 @@ class A2CAgent(Agent[A2CConfig]):
         """One gradient step on the rollout."""
         c, data = self.config, self.rollout.arrays
         length, num_envs = data["reward"].shape
-        obs = self._flat(data["obs"])
-        log_prob, entropy, values = self.net.evaluate(obs, self._flat(data["action"]))
+        obs = rollout_tensor(data["obs"], self.device)
+        log_prob, entropy, values = self.net.evaluate(
+            obs, rollout_tensor(data["action"], self.device)
+        )
         assert values is not None
         with torch.no_grad():
-            next_values = self.net.values(self._flat(data["next_obs"]))
+            next_values = self.net.values(rollout_tensor(data["next_obs"], self.device))
         value_array = values.detach().view(length, num_envs).cpu().numpy()
         returns, advantages = self.targets(value_array, next_values.view(length, -1).cpu().numpy())
         if c.normalize_advantage:
             advantages = standardize(advantages)
         loss, parts = policy_gradient_loss(
-            log_prob, entropy, self._flat(advantages), values, self._flat(returns), c
+            log_prob,
+            entropy,
+            rollout_tensor(advantages, self.device),
+            values,
+            rollout_tensor(returns, self.device),
+            c,
         )
         check_finite_loss(loss.item(), "A2C", f"step {self.steps} (update {self.updates})")
         learning_rate = decay_learning_rate(self.optimizer, self.steps, c.lr_decay_steps)
@@ -168,11 +175,6 @@ class A2CAgent(Agent[A2CConfig]):
         n = c.n_step or c.n_steps
         returns = n_step_returns(rewards, next_values, terminated, truncated, c.gamma, n)
         return returns, returns - values
-
-    def _flat(self, array: np.ndarray) -> torch.Tensor:
-        """(T, N, ...) numpy -> (T * N, ...) tensor on the agent's device (floats as float32)."""
-        flat: torch.Tensor = batch_tensor(array.reshape(-1, *array.shape[2:]), self.device)
-        return flat
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -29,6 +29,11 @@ def batch_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(array, device=device)
 
 
+def rollout_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A (T, N, ...) rollout array as one (T * N, ...) batch tensor on `device`."""
+    return batch_tensor(array.reshape(-1, *array.shape[2:]), device)
+
+
 @dataclass
 class PolicyGradientConfig:
     """Settings shared by the policy-gradient agents (REINFORCE, A2C)."""

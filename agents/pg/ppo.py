@@ -30,13 +30,13 @@ from rlkit.agents.pg.policies import (
     GaussianHead,
     PolicyGradientConfig,
     PolicySampler,
-    batch_tensor,
     build_actor_critic,
     build_optimizer,
     check_box_only_options,
     check_policy_spaces,
     decay_learning_rate,
     gradient_step,
+    rollout_tensor,
 )
 from rlkit.errors import ConfigError
 from rlkit.nn.networks import resolve_device
@@ -197,10 +197,13 @@ class PPOAgent(Agent[PPOConfig]):
         """GAE on the rollout, then `epochs` passes of minibatch gradient steps."""
         c, data = self.config, self.rollout.arrays
         length, num_envs = data["reward"].shape
-        obs, actions = self._flat(data["obs"]), self._flat(data["action"])
+        obs, actions = (
+            rollout_tensor(data["obs"], self.device),
+            rollout_tensor(data["action"], self.device),
+        )
         with torch.no_grad():
             old_log_prob, _, old_values = self.net.evaluate(obs, actions)
-            next_values = self.net.values(self._flat(data["next_obs"]))
+            next_values = self.net.values(rollout_tensor(data["next_obs"], self.device))
         assert old_values is not None
         values = old_values.view(length, num_envs).cpu().numpy()
         advantages = gae(
@@ -213,7 +216,10 @@ class PPOAgent(Agent[PPOConfig]):
             c.gae_lambda,
         )
         returns = advantages + values
-        flat_advantages, flat_returns = self._flat(advantages), self._flat(returns)
+        flat_advantages, flat_returns = (
+            rollout_tensor(advantages, self.device),
+            rollout_tensor(returns, self.device),
+        )
         learning_rate = decay_learning_rate(self.optimizer, self.steps, c.lr_decay_steps)
         clip_range = annealed(c.clip_range, self.steps, c.clip_decay_steps)
         clip_range_vf = c.clip_range_vf
@@ -264,11 +270,6 @@ class PPOAgent(Agent[PPOConfig]):
         if isinstance(self.net.head, GaussianHead):
             metrics["action_std"] = float(self.net.head.log_std.detach().exp().mean())
         return metrics
-
-    def _flat(self, array: np.ndarray) -> torch.Tensor:
-        """(T, N, ...) numpy -> (T * N, ...) tensor on the agent's device (floats as float32)."""
-        flat: torch.Tensor = batch_tensor(array.reshape(-1, *array.shape[2:]), self.device)
-        return flat
 
     def state_dict(self) -> dict[str, Any]:
         return {
