@@ -11,11 +11,12 @@ import torch
 
 from rlkit.agent import EnvSpec, Transition
 from rlkit.agents.dqn import DQNAgent, DQNConfig
-from rlkit.agents.dqn.optimizer import flat_optimizer_state, optimizer_step
+from rlkit.agents.dqn.optimizer import flat_optimizer_state
 from rlkit.agents.dqn.qfunction import AutogradQFunction, ManualMLPQFunction, q_function
 from rlkit.config import from_dict
 from rlkit.nn.flat import FlatParameters
 from rlkit.nn.networks import MLPTrunk, QHead, QNetwork
+from rlkit.nn.optim import optimizer_step
 
 BOX3 = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
 
@@ -199,3 +200,31 @@ def test_optimizer_step_matches_adam_step(weight_decay: float) -> None:
         torch.testing.assert_close(
             optimizers[0].state[flats[0]][key], optimizers[1].state[flats[1]][key], rtol=0, atol=0
         )
+
+
+def test_optimizer_step_matches_adam_step_over_two_groups_and_falls_back_otherwise() -> None:
+    """Each group of one flat parameter gets the fused kernel at its own lr (A2C and PPO's
+    critic_learning_rate); an optimizer it cannot run fused goes through step()."""
+    params = [
+        [torch.zeros(4, requires_grad=True), torch.zeros(3, requires_grad=True)] for _ in "ab"
+    ]
+    optimizers = [
+        torch.optim.Adam(
+            [{"params": [p[0]], "lr": 0.1}, {"params": [p[1]], "lr": 0.01}], fused=True
+        )
+        for p in params
+    ]
+    for i in range(4):
+        for pair, opt, step in zip(
+            params, optimizers, (optimizer_step, torch.optim.Adam.step), strict=True
+        ):
+            for k, p in enumerate(pair):
+                p.grad = torch.linspace(-1.0, 1.0 + i, p.numel()) * (k + 1)
+            step(opt)
+    for mine, theirs in zip(params[0], params[1], strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=0)
+    assert params[0][1].abs().max() < params[0][0].abs().max()  # the groups' rates differ
+    sgd_param = torch.ones(2, requires_grad=True)
+    sgd_param.grad = torch.ones(2)
+    optimizer_step(torch.optim.SGD([sgd_param], lr=0.5))
+    torch.testing.assert_close(sgd_param.detach(), torch.full((2,), 0.5))

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from rlkit.agent import Agent, EnvSpec, Transition, register_agent
-from rlkit.agents.dqn.optimizer import flat_optimizer_state, make_optimizer, optimizer_step
+from rlkit.agents.dqn.optimizer import flat_optimizer_state, make_optimizer
 from rlkit.agents.dqn.qfunction import q_function
 from rlkit.agents.dqn.td import TDLoss, td_loss, td_loss_grad, td_target
 from rlkit.errors import SpaceError
@@ -35,7 +35,7 @@ from rlkit.nn.networks import (
     is_image_space,
     resolve_device,
 )
-from rlkit.nn.optim import check_finite_loss, clip_grad_norm
+from rlkit.nn.optim import check_finite_loss, clip_grad_norm, optimizer_step
 from rlkit.replay import ReplayConfig, build_replay
 from rlkit.schedules import ScheduleConfig, build_schedule
 

@@ -1,5 +1,5 @@
-"""DQN's optimizer over one flat parameter buffer, its step without `step()`'s overhead, and the
-conversion of older checkpoints' per-tensor optimizer state."""
+"""DQN's optimizer over one flat parameter buffer (stepped by `rlkit.nn.optim.optimizer_step`) and
+the conversion of older checkpoints' per-tensor optimizer state."""
 
 from __future__ import annotations
 
@@ -16,42 +16,6 @@ def make_optimizer(
         return torch.optim.RMSprop([param], lr=learning_rate, alpha=0.95, eps=eps, foreach=True)
     # The fused kernel does the whole Adam step in one call (CPU and CUDA, torch >= 2.4).
     return torch.optim.Adam([param], lr=learning_rate, eps=eps, fused=True)
-
-
-def optimizer_step(optimizer: torch.optim.Optimizer) -> None:
-    """`optimizer.step()`; for a fused Adam over one flat parameter, the same kernel on the same
-    state without `step()`'s per-call Python bookkeeping (hooks, grouping by device, profiler
-    records: about 0.2 ms a call on a small CPU, more than the kernel). Adam's first step,
-    which creates the state, and every other optimizer go through `step()`."""
-    group = optimizer.param_groups[0]
-    params = group["params"]
-    state = optimizer.state.get(params[0]) if len(params) == 1 else None
-    plain_adam = (
-        type(optimizer) is torch.optim.Adam
-        and group["fused"]
-        and not (group["amsgrad"] or group["maximize"] or group.get("decoupled_weight_decay"))
-    )
-    if not (state and plain_adam):
-        optimizer.step()
-        return
-    (param,) = params
-    beta1, beta2 = group["betas"]
-    state["step"] += 1  # what step() does before the kernel
-    torch._fused_adam_(
-        [param],
-        [param.grad],
-        [state["exp_avg"]],
-        [state["exp_avg_sq"]],
-        [],
-        [state["step"]],
-        lr=group["lr"],
-        beta1=beta1,
-        beta2=beta2,
-        weight_decay=group["weight_decay"],
-        eps=group["eps"],
-        amsgrad=False,
-        maximize=False,
-    )
 
 
 def flat_optimizer_state(state: dict[str, Any]) -> dict[str, Any]:

@@ -4,12 +4,9 @@ DQN asks four things of a Q-network (`QFunction`): Q-values to act on (numpy in,
 Q-values to bootstrap from (no gradients), and a forward and a backward pass to learn from
 (the backward given dLoss/dQ). `AutogradQFunction` runs any network on any device through its
 module and autograd. `ManualMLPQFunction` serves a CPU `QNetwork` of an `MLPTrunk` under single
-layer Q-head streams without autograd: a small MLP's training step on a CPU is dominated by
-per-operation overhead (recording and replaying the graph, module hooks), not by its matrix
-products, so it runs the products autograd would run (the same kernels, the same results up to
-float rounding) without the graph, writes the gradients straight into the parameters' `.grad`
-(views of one flat buffer, see `rlkit.nn.flat`), and acts through numpy on the parameters' own
-memory (a few microseconds a call instead of ~100).
+layer Q-head streams without autograd (the trunk through `rlkit.nn.manual_mlp`, which says why),
+and acts through numpy on the parameters' own memory (a few microseconds a call instead of
+~100).
 """
 
 from __future__ import annotations
@@ -20,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlkit.nn.manual_mlp import ManualMLP, linear, linear_grads
 from rlkit.nn.networks import MLPTrunk, QNetwork
 from rlkit.nn.numpy_mlp import mlp_forward, numpy_layers
 
@@ -102,8 +100,7 @@ class ManualMLPQFunction(QFunction):
             raise ValueError("ManualMLPQFunction needs an MLPTrunk and single-layer Q head streams")
         trunk, head = net.trunk, net.head
         assert isinstance(trunk, MLPTrunk)
-        self.layers = [m for m in trunk.body if isinstance(m, nn.Linear)]
-        self.tanh = any(isinstance(m, nn.Tanh) for m in trunk.body)
+        self.trunk = ManualMLP(trunk)
         assert isinstance(head.advantage, nn.Linear)
         self.advantage: nn.Linear = head.advantage
         self.value: nn.Linear | None = head.value if isinstance(head.value, nn.Linear) else None
@@ -113,14 +110,12 @@ class ManualMLPQFunction(QFunction):
     @staticmethod
     def supports(net: nn.Module) -> bool:
         """True for an MLP trunk (relu or tanh) under plain or dueling single-layer streams."""
-        if not isinstance(net, QNetwork) or not isinstance(net.trunk, MLPTrunk):
+        if not isinstance(net, QNetwork) or not ManualMLP.supports(net.trunk):
             return False
-        body_ok = all(isinstance(m, nn.Linear | nn.ReLU | nn.Tanh) for m in net.trunk.body)
         head = net.head
-        streams_ok = isinstance(head.advantage, nn.Linear) and (
+        return isinstance(head.advantage, nn.Linear) and (
             head.value is None or isinstance(head.value, nn.Linear)
         )
-        return body_ok and streams_ok
 
     def act_q_values(self, obs: np.ndarray) -> np.ndarray:
         """The Q-values `forward` gives, computed in numpy on the same parameter memory."""
@@ -137,16 +132,12 @@ class ManualMLPQFunction(QFunction):
 
     @torch.no_grad()
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, Tape]:
-        x = obs.float().flatten(1)
-        activations = [x]
-        for layer in self.layers:
-            x = torch.addmm(layer.bias, x, layer.weight.t())
-            x = x.tanh_() if self.tanh else x.relu_()
-            activations.append(x)
-        advantage = torch.addmm(self.advantage.bias, x, self.advantage.weight.t())
+        activations = self.trunk.forward(obs)
+        features = activations[-1]
+        advantage = linear(self.advantage, features)
         if self.value is None:
             return advantage, activations
-        value = torch.addmm(self.value.bias, x, self.value.weight.t())
+        value = linear(self.value, features)
         return value + advantage - advantage.mean(dim=1, keepdim=True), activations
 
     @torch.no_grad()
@@ -156,25 +147,11 @@ class ManualMLPQFunction(QFunction):
         if self.value is not None:  # Q = V + A - mean(A): dV = sum dQ, dA = dQ - mean dQ
             grad_value = grad_q.sum(dim=1, keepdim=True)
             grad_advantage = grad_q - grad_q.mean(dim=1, keepdim=True)
-            _linear_grads(self.value, grad_value, features)
-        _linear_grads(self.advantage, grad_advantage, features)
+            linear_grads(self.value, grad_value, features)
+        linear_grads(self.advantage, grad_advantage, features)
+        if not self.trunk.layers:
+            return
         grad_x = grad_advantage.mm(self.advantage.weight)
         if self.value is not None:
             grad_x.addmm_(grad_value, self.value.weight)
-        for i in range(len(self.layers) - 1, -1, -1):
-            out = tape[i + 1]
-            if self.tanh:
-                grad_z = torch.ops.aten.tanh_backward(grad_x, out)
-            else:
-                grad_z = torch.ops.aten.threshold_backward(grad_x, out, 0.0)
-            _linear_grads(self.layers[i], grad_z, tape[i])
-            if i > 0:
-                grad_x = grad_z.mm(self.layers[i].weight)
-
-
-def _linear_grads(layer: nn.Linear, grad_out: torch.Tensor, inputs: torch.Tensor) -> None:
-    """dL/dW = grad_out^T inputs and dL/db = sum of grad_out, written into the layer's .grad."""
-    assert layer.weight.grad is not None
-    assert layer.bias.grad is not None
-    torch.mm(grad_out.t(), inputs, out=layer.weight.grad)
-    torch.sum(grad_out, dim=0, out=layer.bias.grad)
+        self.trunk.backward(grad_x, tape)

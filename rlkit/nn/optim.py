@@ -1,4 +1,5 @@
-"""What gradient steps share: clipping the global gradient norm, refusing a non-finite loss."""
+"""What gradient steps share: clipping the global gradient norm, a cheap optimizer step, refusing a
+non-finite loss."""
 
 from __future__ import annotations
 
@@ -36,4 +37,42 @@ def check_finite_loss(
         raise NonFiniteLossError(
             f"the {algorithm} loss became {loss} at {where}; stopped without saving, the last "
             f"good checkpoint is kept; try {advice}"
+        )
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer) -> None:
+    """`optimizer.step()`; for a fused Adam whose groups each hold one (flat) parameter, the same
+    kernel on the same state without `step()`'s per-call Python bookkeeping (hooks, grouping by
+    device, profiler records: about 0.2 ms a call on a small CPU, more than the kernel). Adam's
+    first step, which creates the state, and every other optimizer go through `step()`."""
+    groups = optimizer.param_groups
+    states = [
+        optimizer.state.get(g["params"][0]) if len(g["params"]) == 1 else None for g in groups
+    ]
+    plain_adam = type(optimizer) is torch.optim.Adam and all(
+        g["fused"] and not (g["amsgrad"] or g["maximize"] or g.get("decoupled_weight_decay"))
+        for g in groups
+    )
+    if not (plain_adam and all(states)):
+        optimizer.step()
+        return
+    for group, state in zip(groups, states, strict=True):
+        assert state is not None
+        (param,) = group["params"]
+        beta1, beta2 = group["betas"]
+        state["step"] += 1  # what step() does before the kernel
+        torch._fused_adam_(
+            [param],
+            [param.grad],
+            [state["exp_avg"]],
+            [state["exp_avg_sq"]],
+            [],
+            [state["step"]],
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+            amsgrad=False,
+            maximize=False,
         )
