@@ -17,6 +17,7 @@ buffers and gradient clipping are A2C's (rlkit.agents.pg.policies, rlkit.returns
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -26,6 +27,7 @@ import torch
 from rlkit.agent import Agent, EnvSpec, Transition, register_agent
 from rlkit.agents.pg.a2c import RolloutBuffer
 from rlkit.agents.pg.inputs import InputNormalization
+from rlkit.agents.pg.passes import OutputGradients, actor_critic_pass
 from rlkit.agents.pg.policies import (
     GaussianHead,
     PolicyGradientConfig,
@@ -34,8 +36,8 @@ from rlkit.agents.pg.policies import (
     build_optimizer,
     check_box_only_options,
     check_policy_spaces,
+    clip_and_step,
     decay_learning_rate,
-    gradient_step,
     rollout_tensor,
 )
 from rlkit.errors import ConfigError
@@ -89,7 +91,7 @@ class PPOConfig(PolicyGradientConfig):
 
 
 class PPOLoss(NamedTuple):
-    """The loss of one minibatch and what is logged of it."""
+    """The loss of one minibatch, what is logged of it, and its gradient (no autograd graph)."""
 
     total: torch.Tensor
     policy: torch.Tensor
@@ -99,6 +101,8 @@ class PPOLoss(NamedTuple):
     """mean((r - 1) - log r), the low-variance estimator of KL(pi_old || pi)."""
     clip_fraction: torch.Tensor
     """Fraction of samples whose ratio lies outside [1 - eps, 1 + eps]."""
+    grads: OutputGradients
+    """dtotal/d(log_prob, entropy, values), what an ActorCriticPass backpropagates."""
 
 
 def ppo_loss(
@@ -114,29 +118,48 @@ def ppo_loss(
     value_coef: float,
     entropy_coef: float,
 ) -> PPOLoss:
-    """PPO's clipped surrogate, value and entropy terms of one minibatch (advantages as given).
+    """PPO's clipped surrogate, value and entropy terms of one minibatch (advantages as given),
+    and their gradient in closed form.
 
-    Policy: -mean(min(r A, clip(r, 1 - eps, 1 + eps) A)). Value: mean((V - R)^2), or with
-    clip_range_vf the larger of that and the error of V clipped to V_old +- clip_range_vf
-    (PPO2's pessimistic value loss), per sample.
+    Policy: -mean(min(r A, clip(r, 1 - eps, 1 + eps) A)); its gradient with respect to log pi is
+    -r A / B where the unclipped term is the minimum (always inside the clip range) and 0 where
+    the clipped one is smaller. Value: mean((V - R)^2), or with clip_range_vf the larger of that
+    and the error of V clipped to V_old +- clip_range_vf (PPO2's pessimistic value loss), per
+    sample; its gradient 2 (V - R) / B, or that of the clipped error (0 beyond the clip) where
+    that one is larger. Entropy: -entropy_coef / B per sample.
     """
-    log_ratio = log_prob - old_log_prob
-    ratio = log_ratio.exp()
-    surrogate = torch.min(
-        ratio * advantages, ratio.clamp(1.0 - clip_range, 1.0 + clip_range) * advantages
-    )
-    policy = -surrogate.mean()
-    value_error = (values - returns).pow(2)
-    if clip_range_vf is not None:
-        clipped = old_values + (values - old_values).clamp(-clip_range_vf, clip_range_vf)
-        value_error = torch.max(value_error, (clipped - returns).pow(2))
-    value = value_error.mean()
-    mean_entropy = entropy.mean()
-    total = policy + value_coef * value - entropy_coef * mean_entropy
     with torch.no_grad():
-        approx_kl = ((ratio - 1.0) - log_ratio).mean()
-        clip_fraction = ((ratio - 1.0).abs() > clip_range).float().mean()
-    return PPOLoss(total, policy, value, mean_entropy, approx_kl, clip_fraction)
+        size = log_prob.shape[0]
+        log_ratio = log_prob - old_log_prob
+        ratio = log_ratio.exp()
+        unclipped = ratio * advantages
+        clipped = ratio.clamp(1.0 - clip_range, 1.0 + clip_range) * advantages
+        surrogate = torch.min(unclipped, clipped)
+        grad_log_prob = torch.where(unclipped <= clipped, unclipped, 0.0) * (-1.0 / size)
+        error = values - returns
+        value_error, grad_error = error.pow(2), error
+        if clip_range_vf is not None:
+            change = values - old_values
+            clipped_error = old_values + change.clamp(-clip_range_vf, clip_range_vf) - returns
+            larger = clipped_error.pow(2) > value_error
+            inside = change.abs() <= clip_range_vf
+            value_error = torch.where(larger, clipped_error.pow(2), value_error)
+            grad_error = torch.where(larger, clipped_error * inside, error)
+        policy, value, mean_entropy = -surrogate.mean(), value_error.mean(), entropy.mean()
+        grads = OutputGradients(
+            grad_log_prob,
+            None if entropy_coef == 0 else torch.full_like(entropy, -entropy_coef / size),
+            grad_error * (2.0 * value_coef / size),
+        )
+        return PPOLoss(
+            policy + value_coef * value - entropy_coef * mean_entropy,
+            policy,
+            value,
+            mean_entropy,
+            ((ratio - 1.0) - log_ratio).mean(),
+            ((ratio - 1.0).abs() > clip_range).float().mean(),
+            grads,
+        )
 
 
 def minibatch_indices(size: int, minibatches: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -174,6 +197,7 @@ class PPOAgent(Agent[PPOConfig]):
         self.device = resolve_device(config.device)
         self.net = build_actor_critic(config, spec, with_value=True, device=self.device)
         self.actor = PolicySampler(self.net, spec.action_space, self.device)
+        self.passes = actor_critic_pass(self.net, config.manual_backward)
         self.optimizer = build_optimizer(self.net, config)
         self.rollout = RolloutBuffer(config.n_steps)
         self.inputs = InputNormalization(config, spec)
@@ -222,28 +246,26 @@ class PPOAgent(Agent[PPOConfig]):
         )
         learning_rate = decay_learning_rate(self.optimizer, self.steps, c.lr_decay_steps)
         clip_range = annealed(c.clip_range, self.steps, c.clip_decay_steps)
-        clip_range_vf = c.clip_range_vf
-        sums: dict[str, float] = {}
-        steps = 0
-        stopped = False
+        size = length * num_envs
+        whole = _Minibatch(obs, actions, old_log_prob, old_values, flat_advantages, flat_returns)
+        if c.minibatches == 1 and c.normalize_advantage and size > 1:
+            whole = whole._replace(advantages=standardize_tensor(flat_advantages))
+        sums = torch.zeros(len(_LOGGED))
+        steps, stopped = 0, False
         for _ in range(c.epochs):
-            for index in minibatch_indices(length * num_envs, c.minibatches, self.rng):
-                rows = torch.as_tensor(index, device=self.device)
-                log_prob, entropy, new_values = self.net.evaluate(obs[rows], actions[rows])
-                assert new_values is not None
-                batch_advantages = flat_advantages[rows]
-                if c.normalize_advantage and len(index) > 1:
-                    batch_advantages = standardize_tensor(batch_advantages)
+            for batch in self._minibatches(whole, size):
+                outputs = self.passes.forward(batch.obs, batch.actions)
+                assert outputs.values is not None
                 loss = ppo_loss(
-                    log_prob,
-                    old_log_prob[rows],
-                    batch_advantages,
-                    entropy,
-                    new_values,
-                    old_values[rows],
-                    flat_returns[rows],
+                    outputs.log_prob,
+                    batch.old_log_prob,
+                    batch.advantages,
+                    outputs.entropy,
+                    outputs.values,
+                    batch.old_values,
+                    batch.returns,
                     clip_range,
-                    clip_range_vf,
+                    c.clip_range_vf,
                     c.value_coef,
                     c.entropy_coef,
                 )
@@ -251,15 +273,18 @@ class PPOAgent(Agent[PPOConfig]):
                     stopped = True
                     break
                 check_finite_loss(
-                    float(loss.total.detach()), "PPO", f"step {self.steps} (update {self.updates})"
+                    float(loss.total), "PPO", f"step {self.steps} (update {self.updates})"
                 )
-                grad_norm = gradient_step(loss.total, self.optimizer, self.net, c.max_grad_norm)
-                _accumulate(sums, loss, grad_norm)
+                self.passes.backward(loss.grads, outputs)
+                grad_norm = clip_and_step(self.optimizer, self.net, c.max_grad_norm)
+                sums += torch.stack([*(getattr(loss, name) for name in _LOGGED[:-1]), grad_norm])
                 steps += 1
             if stopped:
                 break
         self.updates += 1
-        metrics = {name: total / max(steps, 1) for name, total in sums.items()}
+        means = (sums / max(steps, 1)).tolist()
+        metrics = {f"{name}_loss" if name in ("policy", "value") else name: mean
+                   for name, mean in zip(_LOGGED, means, strict=True)}  # fmt: skip
         metrics.update(
             explained_variance=explained_variance(values, returns),
             learning_rate=learning_rate,
@@ -270,6 +295,20 @@ class PPOAgent(Agent[PPOConfig]):
         if isinstance(self.net.head, GaussianHead):
             metrics["action_std"] = float(self.net.head.log_std.detach().exp().mean())
         return metrics
+
+    def _minibatches(self, whole: _Minibatch, size: int) -> Iterator[_Minibatch]:
+        """One pass over the rollout: shuffled minibatches with their advantages standardised,
+        or the whole rollout (standardised once per update) when minibatches is 1."""
+        c = self.config
+        if c.minibatches == 1:
+            yield whole
+            return
+        for index in minibatch_indices(size, c.minibatches, self.rng):
+            rows = torch.as_tensor(index, device=self.device)
+            batch = _Minibatch(*(tensor[rows] for tensor in whole))
+            if c.normalize_advantage and len(index) > 1:
+                batch = batch._replace(advantages=standardize_tensor(batch.advantages))
+            yield batch
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -295,14 +334,16 @@ def standardize_tensor(values: torch.Tensor) -> torch.Tensor:
     return (values - values.mean()) / (values.std() + 1e-8)
 
 
-def _accumulate(sums: dict[str, float], loss: PPOLoss, grad_norm: float) -> None:
-    """Add a minibatch's logged values to the update's sums."""
-    for name, value in (
-        ("policy_loss", loss.policy),
-        ("value_loss", loss.value),
-        ("entropy", loss.entropy),
-        ("approx_kl", loss.approx_kl),
-        ("clip_fraction", loss.clip_fraction),
-    ):
-        sums[name] = sums.get(name, 0.0) + float(value.detach())
-    sums["grad_norm"] = sums.get("grad_norm", 0.0) + grad_norm
+_LOGGED = ("policy", "value", "entropy", "approx_kl", "clip_fraction", "grad_norm")
+"""The per-minibatch values an update logs the means of (PPOLoss fields, then the norm)."""
+
+
+class _Minibatch(NamedTuple):
+    """The rollout's tensors an update's gradient steps learn from (rows of them)."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    old_log_prob: torch.Tensor
+    old_values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor

@@ -1,0 +1,158 @@
+"""An actor-critic's forward and backward passes as the policy-gradient agents learn from them.
+
+A policy-gradient loss depends on the network only through three outputs per sample: the
+log-probability of the taken action, the policy's entropy and the value. The agents compute the
+loss's gradient with respect to those outputs in closed form (pure functions next to each loss),
+and a pass turns it into the parameters' gradients, written into the flat gradient buffers
+(replacing what was there). `AutogradPass` runs any ActorCritic on any device through its modules
+and autograd; `ManualMLPPass` serves a CPU actor-critic of MLP trunks without autograd, through
+`rlkit.nn.manual_mlp` (about half the time of autograd for the small networks of classic
+control, where per-operation overhead, not arithmetic, is most of a step).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+
+from rlkit.agents.pg.policies import ActorCritic
+from rlkit.nn.manual_mlp import Activations, ManualMLP, linear, linear_grads
+
+
+@dataclass
+class Outputs:
+    """log pi(a|s), the entropy of pi(.|s) and V(s) (None without a value head), one per row,
+    detached; and what the pass's backward needs."""
+
+    log_prob: torch.Tensor
+    entropy: torch.Tensor
+    values: torch.Tensor | None
+    tape: object
+
+
+@dataclass
+class OutputGradients:
+    """dLoss/d(log_prob), dLoss/d(entropy) and dLoss/d(values), one per row; None where the
+    loss does not depend on that output (an entropy coefficient of 0, no value head)."""
+
+    log_prob: torch.Tensor
+    entropy: torch.Tensor | None
+    values: torch.Tensor | None
+
+
+class ActorCriticPass(ABC):
+    """Forward and backward of an ActorCritic for learning."""
+
+    def __init__(self, net: ActorCritic) -> None:
+        self.net = net
+
+    @abstractmethod
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> Outputs:
+        """The outputs for a batch of observations and taken actions."""
+
+    @abstractmethod
+    def backward(self, grads: OutputGradients, outputs: Outputs) -> None:
+        """Write dLoss/dparameter into the flat gradient buffers, given the outputs' gradients."""
+
+
+def actor_critic_pass(net: ActorCritic, manual_backward: bool) -> ActorCriticPass:
+    """The hand-written pass for a CPU MLP actor-critic when `manual_backward`, else autograd."""
+    on_cpu = all(p.device.type == "cpu" for p in net.parameters())
+    if manual_backward and on_cpu and ManualMLPPass.supports(net):
+        return ManualMLPPass(net)
+    return AutogradPass(net)
+
+
+class AutogradPass(ActorCriticPass):
+    """Any ActorCritic on any device, through its modules and autograd."""
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> Outputs:
+        log_prob, entropy, values = self.net.evaluate(obs, actions)
+        tape = (log_prob, entropy, values)
+        detached = None if values is None else values.detach()
+        return Outputs(log_prob.detach(), entropy.detach(), detached, tape)
+
+    def backward(self, grads: OutputGradients, outputs: Outputs) -> None:
+        for group in self.net.flat_groups:
+            group.zero_grad()
+        log_prob, entropy, values = outputs.tape  # type: ignore[misc]
+        tensors, gradients = [log_prob], [grads.log_prob]
+        if grads.entropy is not None and entropy.requires_grad:
+            tensors.append(entropy)
+            gradients.append(grads.entropy)
+        if grads.values is not None and values is not None:
+            tensors.append(values)
+            gradients.append(grads.values)
+        torch.autograd.backward(tensors, gradients)
+
+
+@dataclass
+class _Tape:
+    """What ManualMLPPass.forward keeps: trunk activations, the policy head's output, actions."""
+
+    actor: Activations
+    policy_params: torch.Tensor
+    actions: torch.Tensor
+    critic: Activations | None = None
+    critic_features: torch.Tensor | None = None
+
+
+class ManualMLPPass(ActorCriticPass):
+    """An ActorCritic of MLP trunks (shared or separate) under a Categorical or Gaussian head
+    and a linear value head, run by hand on the CPU."""
+
+    def __init__(self, net: ActorCritic) -> None:
+        if not self.supports(net):
+            raise ValueError("ManualMLPPass needs MLP trunks (Linear, ReLU, Tanh)")
+        super().__init__(net)
+        self.actor = ManualMLP(net.actor_trunk)  # type: ignore[arg-type]
+        critic = net.critic_trunk
+        self.critic = None if critic is None else ManualMLP(critic)  # type: ignore[arg-type]
+
+    @staticmethod
+    def supports(net: ActorCritic) -> bool:
+        """True for MLP trunks of Linear, ReLU and Tanh layers."""
+        return ManualMLP.supports(net.actor_trunk) and (
+            net.critic_trunk is None or ManualMLP.supports(net.critic_trunk)
+        )
+
+    @torch.no_grad()
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> Outputs:
+        net = self.net
+        actor = self.actor.forward(obs)
+        params = linear(net.head.linear, actor[-1])
+        log_prob, entropy = net.head.log_prob_entropy(params, actions)
+        tape = _Tape(actor, params, actions)
+        values = None
+        if net.value_head is not None:
+            if self.critic is not None:
+                tape.critic = self.critic.forward(obs)
+            tape.critic_features = actor[-1] if tape.critic is None else tape.critic[-1]
+            values = linear(net.value_head, tape.critic_features).squeeze(1)
+        return Outputs(log_prob, entropy, values, tape)
+
+    @torch.no_grad()
+    def backward(self, grads: OutputGradients, outputs: Outputs) -> None:
+        net, tape = self.net, outputs.tape
+        assert isinstance(tape, _Tape)
+        grad_params = net.head.backward(
+            tape.policy_params, tape.actions, outputs.entropy, grads.log_prob, grads.entropy
+        )
+        linear_grads(net.head.linear, grad_params, tape.actor[-1])
+        grad_features = grad_params.mm(net.head.linear.weight)
+        if net.value_head is not None:
+            assert tape.critic_features is not None
+            if grads.values is None:
+                grad_values = torch.zeros_like(tape.critic_features[:, :1])
+            else:
+                grad_values = grads.values.view(-1, 1)
+            linear_grads(net.value_head, grad_values, tape.critic_features)
+            grad_critic = grad_values.mm(net.value_head.weight)
+            if self.critic is None:
+                grad_features += grad_critic
+            else:
+                assert tape.critic is not None
+                self.critic.backward(grad_critic, tape.critic)
+        self.actor.backward(grad_features, tape.actor)

@@ -1,0 +1,168 @@
+"""The policy-gradient family's two paths train alike: the closed-form loss gradients equal
+autograd's, and the hand-written MLP pass and autograd take the same gradient steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from rlkit.agent import EnvSpec, Transition
+from rlkit.agents.pg.passes import AutogradPass, ManualMLPPass, OutputGradients
+from rlkit.agents.pg.policies import PolicyGradientConfig, build_actor_critic
+from rlkit.agents.pg.ppo import PPOAgent, PPOConfig, ppo_loss
+from rlkit.config import from_dict
+
+OBS = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+DISCRETE = gym.spaces.Discrete(3)
+BOX = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+
+def reference_ppo_loss(
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    entropy: torch.Tensor,
+    values: torch.Tensor,
+    old_values: torch.Tensor,
+    returns: torch.Tensor,
+    clip_range: float,
+    clip_range_vf: float | None,
+    value_coef: float,
+    entropy_coef: float,
+) -> torch.Tensor:
+    """PPO's loss written as CleanRL writes it, for autograd."""
+    ratio = (log_prob - old_log_prob).exp()
+    policy = -torch.min(
+        ratio * advantages, ratio.clamp(1 - clip_range, 1 + clip_range) * advantages
+    )
+    error = (values - returns).pow(2)
+    if clip_range_vf is not None:
+        clipped = old_values + (values - old_values).clamp(-clip_range_vf, clip_range_vf)
+        error = torch.max(error, (clipped - returns).pow(2))
+    return policy.mean() + value_coef * error.mean() - entropy_coef * entropy.mean()
+
+
+@pytest.mark.parametrize("clip_range_vf", [None, 0.2])
+@pytest.mark.parametrize("entropy_coef", [0.0, 0.01])
+def test_ppo_loss_gradient_equals_autograd(
+    clip_range_vf: float | None, entropy_coef: float
+) -> None:
+    generator = torch.Generator().manual_seed(0)
+
+    def randn(scale: float = 1.0) -> torch.Tensor:
+        return scale * torch.randn(64, generator=generator, dtype=torch.float64)
+
+    old_log_prob, advantages, old_values, returns = randn(), randn(), randn(), randn()
+    # ratios from about 0.5 to 2: both clips of the surrogate are active on some samples
+    log_prob = (old_log_prob + randn(0.4)).requires_grad_()
+    entropy = randn().abs().requires_grad_()
+    values = (old_values + randn(0.5)).requires_grad_()
+    args = (old_values, returns, 0.2, clip_range_vf, 0.5, entropy_coef)
+    mine = ppo_loss(
+        log_prob.detach(), old_log_prob, advantages, entropy.detach(), values.detach(), *args
+    )
+    reference = reference_ppo_loss(log_prob, old_log_prob, advantages, entropy, values, *args)
+    reference.backward()
+    assert float(mine.total) == pytest.approx(float(reference.detach()))
+    assert 0.1 < float(mine.clip_fraction) < 0.9
+    torch.testing.assert_close(mine.grads.log_prob, log_prob.grad)
+    torch.testing.assert_close(mine.grads.values, values.grad)
+    if entropy_coef:
+        torch.testing.assert_close(mine.grads.entropy, entropy.grad)
+    else:
+        assert mine.grads.entropy is None
+
+
+def network(action_space: gym.Space[Any], **settings: Any) -> Any:
+    config = from_dict(PolicyGradientConfig, {"hidden": [8, 8], **settings}, "agent")
+    torch.manual_seed(0)
+    return build_actor_critic(config, EnvSpec("Test-v0", OBS, action_space, 1), with_value=True)
+
+
+@pytest.mark.parametrize("actions", [DISCRETE, BOX], ids=["categorical", "gaussian"])
+@pytest.mark.parametrize("shared_trunk", [False, True], ids=["separate", "shared"])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("with_entropy", [False, True])
+def test_manual_pass_gives_autograds_outputs_and_parameter_gradients(
+    actions: gym.Space[Any], shared_trunk: bool, activation: str, with_entropy: bool
+) -> None:
+    net = network(actions, shared_trunk=shared_trunk, activation=activation)
+    rng = np.random.default_rng(0)
+    obs = torch.as_tensor(rng.normal(size=(16, 3)), dtype=torch.float32)
+    taken = torch.as_tensor(
+        rng.integers(3, size=16) if actions is DISCRETE else rng.normal(size=(16, 2)).astype("f4")
+    )
+    grads = OutputGradients(
+        torch.as_tensor(rng.normal(size=16), dtype=torch.float32),
+        torch.as_tensor(rng.normal(size=16), dtype=torch.float32) if with_entropy else None,
+        torch.as_tensor(rng.normal(size=16), dtype=torch.float32),
+    )
+    results = []
+    for path in (ManualMLPPass(net), AutogradPass(net)):
+        outputs = path.forward(obs, taken)
+        path.backward(grads, outputs)
+        gradient = torch.cat([g.grad.clone() for g in net.flat_groups])
+        results.append((outputs.log_prob, outputs.entropy, outputs.values, gradient))
+    for mine, theirs in zip(*results, strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
+    assert torch.isfinite(results[0][3]).all() and results[0][3].abs().max() > 0
+
+
+def ppo_agent(manual_backward: bool, actions: gym.Space[Any], **overrides: Any) -> PPOAgent:
+    settings = {
+        "device": "cpu", "hidden": [16, 16], "n_steps": 8, "epochs": 3, "minibatches": 2,
+        "manual_backward": manual_backward, **overrides,
+    }  # fmt: skip
+    torch.manual_seed(0)
+    spec = EnvSpec("Test-v0", OBS, actions, 2)
+    return PPOAgent(from_dict(PPOConfig, settings, "agent"), spec, seed=0)
+
+
+@pytest.mark.parametrize("actions", [DISCRETE, BOX], ids=["categorical", "gaussian"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"shared_trunk": True, "entropy_coef": 0.01, "clip_range_vf": 0.2},
+        {"critic_learning_rate": 3e-3, "optimizer": "rmsprop", "minibatches": 1},
+    ],
+    ids=["separate", "shared-entropy-vf-clip", "critic-lr-rmsprop-one-minibatch"],
+)
+def test_ppo_takes_the_same_steps_on_either_path(
+    actions: gym.Space[Any], overrides: dict[str, Any]
+) -> None:
+    manual, auto = ppo_agent(True, actions, **overrides), ppo_agent(False, actions, **overrides)
+    assert isinstance(manual.passes, ManualMLPPass)
+    assert isinstance(auto.passes, AutogradPass)
+    rng = np.random.default_rng(1)
+    obs = rng.normal(size=(2, 3)).astype(np.float32)
+    for step in range(8 * 4):
+        next_obs = rng.normal(size=(2, 3)).astype(np.float32)
+        actions_taken = [a.act(obs, explore=True) for a in (manual, auto)]
+        np.testing.assert_allclose(actions_taken[0], actions_taken[1], rtol=1e-4, atol=1e-5)
+        reward = rng.normal(size=2).astype(np.float32)
+        for a, taken in zip((manual, auto), actions_taken, strict=True):
+            a.observe(Transition(obs, taken, reward, next_obs, np.array([step % 7 == 6] * 2),
+                                 np.array([False, step % 5 == 4])))  # fmt: skip
+            metrics = a.update()
+            if metrics:
+                a.last_metrics = metrics  # type: ignore[attr-defined]
+        obs = next_obs
+    assert manual.updates == auto.updates == 4
+    for mine, theirs in zip(manual.net.flat_groups, auto.net.flat_groups, strict=True):
+        torch.testing.assert_close(mine.data, theirs.data, rtol=1e-4, atol=1e-5)
+    for key, value in auto.last_metrics.items():  # type: ignore[attr-defined]
+        assert manual.last_metrics[key] == pytest.approx(value, rel=1e-3, abs=1e-5), key  # type: ignore[attr-defined]
+
+
+def test_cnn_and_unsupported_networks_use_autograd() -> None:
+    frames = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    spec = EnvSpec("Test-v0", frames, DISCRETE, 2)
+    config = from_dict(PPOConfig, {"device": "cpu", "n_steps": 4, "minibatches": 2}, "agent")
+    assert isinstance(PPOAgent(config, spec, seed=0).passes, AutogradPass)
+    off = from_dict(PPOConfig, {"device": "cpu", "manual_backward": False}, "agent")
+    assert isinstance(PPOAgent(off, EnvSpec("Test-v0", OBS, DISCRETE, 1), 0).passes, AutogradPass)
