@@ -11,9 +11,12 @@ import pytest
 import torch
 
 from rlkit.agent import EnvSpec, Transition
-from rlkit.agents.pg.passes import AutogradPass, ManualMLPPass, OutputGradients
+from rlkit.agents.pg.a2c import A2CAgent, A2CConfig
+from rlkit.agents.pg.losses import OutputGradients, ppo_loss
+from rlkit.agents.pg.passes import AutogradPass, ManualMLPPass
 from rlkit.agents.pg.policies import PolicyGradientConfig, build_actor_critic
-from rlkit.agents.pg.ppo import PPOAgent, PPOConfig, ppo_loss
+from rlkit.agents.pg.ppo import PPOAgent, PPOConfig
+from rlkit.agents.pg.reinforce import ReinforceAgent, ReinforceConfig
 from rlkit.config import from_dict
 
 OBS = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
@@ -109,17 +112,52 @@ def test_manual_pass_gives_autograds_outputs_and_parameter_gradients(
         results.append((outputs.log_prob, outputs.entropy, outputs.values, gradient))
     for mine, theirs in zip(*results, strict=True):
         torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
-    assert torch.isfinite(results[0][3]).all() and results[0][3].abs().max() > 0
+    assert torch.isfinite(results[0][3]).all()
+    assert results[0][3].abs().max() > 0
 
 
-def ppo_agent(manual_backward: bool, actions: gym.Space[Any], **overrides: Any) -> PPOAgent:
+def make_agent(
+    kind: type[Any],
+    config: type[Any],
+    manual_backward: bool,
+    actions: gym.Space[Any],
+    **overrides: Any,
+) -> Any:
     settings = {
-        "device": "cpu", "hidden": [16, 16], "n_steps": 8, "epochs": 3, "minibatches": 2,
-        "manual_backward": manual_backward, **overrides,
-    }  # fmt: skip
+        "device": "cpu",
+        "hidden": [16, 16],
+        "manual_backward": manual_backward,
+        **overrides,
+    }
     torch.manual_seed(0)
     spec = EnvSpec("Test-v0", OBS, actions, 2)
-    return PPOAgent(from_dict(PPOConfig, settings, "agent"), spec, seed=0)
+    return kind(from_dict(config, settings, "agent"), spec, seed=0)
+
+
+def train_both(manual: Any, auto: Any, steps: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Feed both agents the same random transitions, acting with each; their last metrics."""
+    assert isinstance(manual.passes, ManualMLPPass)
+    assert isinstance(auto.passes, AutogradPass)
+    rng = np.random.default_rng(1)
+    obs = rng.normal(size=(2, 3)).astype(np.float32)
+    last: list[dict[str, float]] = [{}, {}]
+    for step in range(steps):
+        next_obs = rng.normal(size=(2, 3)).astype(np.float32)
+        taken = [a.act(obs, explore=True) for a in (manual, auto)]
+        np.testing.assert_allclose(taken[0], taken[1], rtol=1e-4, atol=1e-5)
+        reward = rng.normal(size=2).astype(np.float32)
+        for i, a in enumerate((manual, auto)):
+            a.observe(Transition(obs, taken[i], reward, next_obs, np.array([step % 7 == 6] * 2),
+                                 np.array([False, step % 5 == 4])))  # fmt: skip
+            last[i] = a.update() or last[i]
+        obs = next_obs
+    assert manual.updates == auto.updates >= 3
+    for mine, theirs in zip(manual.net.flat_groups, auto.net.flat_groups, strict=True):
+        torch.testing.assert_close(mine.data, theirs.data, rtol=1e-4, atol=1e-5)
+    assert last[0].keys() == last[1].keys()
+    for key, value in last[1].items():
+        assert last[0][key] == pytest.approx(value, rel=1e-3, abs=1e-5), key
+    return last[0], last[1]
 
 
 @pytest.mark.parametrize("actions", [DISCRETE, BOX], ids=["categorical", "gaussian"])
@@ -135,28 +173,29 @@ def ppo_agent(manual_backward: bool, actions: gym.Space[Any], **overrides: Any) 
 def test_ppo_takes_the_same_steps_on_either_path(
     actions: gym.Space[Any], overrides: dict[str, Any]
 ) -> None:
-    manual, auto = ppo_agent(True, actions, **overrides), ppo_agent(False, actions, **overrides)
-    assert isinstance(manual.passes, ManualMLPPass)
-    assert isinstance(auto.passes, AutogradPass)
-    rng = np.random.default_rng(1)
-    obs = rng.normal(size=(2, 3)).astype(np.float32)
-    for step in range(8 * 4):
-        next_obs = rng.normal(size=(2, 3)).astype(np.float32)
-        actions_taken = [a.act(obs, explore=True) for a in (manual, auto)]
-        np.testing.assert_allclose(actions_taken[0], actions_taken[1], rtol=1e-4, atol=1e-5)
-        reward = rng.normal(size=2).astype(np.float32)
-        for a, taken in zip((manual, auto), actions_taken, strict=True):
-            a.observe(Transition(obs, taken, reward, next_obs, np.array([step % 7 == 6] * 2),
-                                 np.array([False, step % 5 == 4])))  # fmt: skip
-            metrics = a.update()
-            if metrics:
-                a.last_metrics = metrics  # type: ignore[attr-defined]
-        obs = next_obs
-    assert manual.updates == auto.updates == 4
-    for mine, theirs in zip(manual.net.flat_groups, auto.net.flat_groups, strict=True):
-        torch.testing.assert_close(mine.data, theirs.data, rtol=1e-4, atol=1e-5)
-    for key, value in auto.last_metrics.items():  # type: ignore[attr-defined]
-        assert manual.last_metrics[key] == pytest.approx(value, rel=1e-3, abs=1e-5), key  # type: ignore[attr-defined]
+    settings = {"n_steps": 8, "epochs": 3, "minibatches": 2, **overrides}
+    manual, auto = (make_agent(PPOAgent, PPOConfig, m, actions, **settings) for m in (True, False))
+    train_both(manual, auto, 8 * 4)
+
+
+@pytest.mark.parametrize("actions", [DISCRETE, BOX], ids=["categorical", "gaussian"])
+@pytest.mark.parametrize(
+    "overrides", [{}, {"shared_trunk": True, "entropy_coef": 0.01, "optimizer": "adam"}]
+)
+def test_a2c_takes_the_same_steps_on_either_path(
+    actions: gym.Space[Any], overrides: dict[str, Any]
+) -> None:
+    manual, auto = (make_agent(A2CAgent, A2CConfig, m, actions, **overrides) for m in (True, False))
+    train_both(manual, auto, 5 * 4)
+
+
+@pytest.mark.parametrize("baseline", [False, True])
+def test_reinforce_takes_the_same_steps_on_either_path(baseline: bool) -> None:
+    settings = {"baseline": baseline, "entropy_coef": 0.01}
+    manual, auto = (
+        make_agent(ReinforceAgent, ReinforceConfig, m, DISCRETE, **settings) for m in (True, False)
+    )
+    train_both(manual, auto, 30)
 
 
 def test_cnn_and_unsupported_networks_use_autograd() -> None:

@@ -11,7 +11,9 @@ import torch
 
 from rlkit.agent import EnvSpec
 from rlkit.agents.pg import a2c, reinforce
+from rlkit.agents.pg.losses import policy_gradient_loss
 from rlkit.agents.pg.policies import (
+    ActorCritic,
     CategoricalHead,
     GaussianHead,
     PolicyGradientConfig,
@@ -20,10 +22,9 @@ from rlkit.agents.pg.policies import (
     build_optimizer,
     check_box_only_options,
     check_policy_spaces,
+    clip_and_step,
     decay_learning_rate,
-    gradient_step,
     numpy_policy,
-    policy_gradient_loss,
 )
 from rlkit.config import from_dict
 from rlkit.errors import ConfigError, SpaceError
@@ -140,7 +141,7 @@ def test_numpy_policy_matches_torch_and_follows_parameter_updates() -> None:
     check()
     optimizer = build_optimizer(net, config())
     loss = net.policy_params(torch.as_tensor(obs)).pow(2).sum()
-    gradient_step(loss, optimizer, net, max_grad_norm=0.0)  # in-place update shows through
+    backward_and_step(loss, optimizer, net, max_grad_norm=0.0)  # in-place update shows through
     check()
     net.load_state_dict(build_actor_critic(config(hidden=[16, 16]), spec(), True).state_dict())
     check()
@@ -208,11 +209,11 @@ def test_critic_learning_rate_and_linear_decay() -> None:
     assert len(adam.param_groups) == 1
 
 
-def test_gradient_step_clips_the_norm() -> None:
+def test_clip_and_step_clips_the_norm() -> None:
     net = build_actor_critic(config(), spec(), with_value=True)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.0)
     loss = net.values(torch.randn(8, 4)).sum() * 1000
-    norm = gradient_step(loss, optimizer, net, max_grad_norm=0.5)
+    norm = backward_and_step(loss, optimizer, net, max_grad_norm=0.5)
     assert norm > 0.5
     grads = [p.grad.flatten() for p in net.parameters() if p.grad is not None]
     assert torch.cat(grads).norm().item() == pytest.approx(0.5, rel=1e-4)
@@ -226,24 +227,24 @@ def test_learning_rate_decays_to_0_over_one_step() -> None:
 
 
 def _gradient_norms(max_grad_norm: float, **settings: Any) -> tuple[float, float]:
-    """(norm gradient_step returns, norm of the gradients it leaves) for a fixed loss."""
+    """(norm clip_and_step returns, norm of the gradients it leaves) for a fixed loss."""
     torch.manual_seed(0)
     net = build_actor_critic(config(**settings), spec(), with_value=True)
     obs = torch.ones(8, 4)
     loss = (net.policy_params(obs).sum() + net.values(obs).sum()) * 1e-4
-    norm = gradient_step(loss, torch.optim.SGD(net.parameters(), lr=0.0), net, max_grad_norm)
+    norm = backward_and_step(loss, torch.optim.SGD(net.parameters(), lr=0.0), net, max_grad_norm)
     grads = torch.cat([p.grad.flatten() for p in net.parameters() if p.grad is not None])
     return norm, grads.norm().item()
 
 
 @pytest.mark.parametrize("critic_learning_rate", [None, 0.05])
-def test_gradient_step_norm_covers_every_parameter_group(critic_learning_rate: Any) -> None:
+def test_clip_and_step_norm_covers_every_parameter_group(critic_learning_rate: Any) -> None:
     settings = {"critic_learning_rate": critic_learning_rate, "shared_trunk": False}
     norm, left = _gradient_norms(0.0, **settings)  # 0: no clipping
     assert norm == pytest.approx(left, rel=1e-6)
 
 
-def test_gradient_step_clips_to_max_norm_over_norm_plus_1e_6() -> None:
+def test_clip_and_step_clips_to_max_norm_over_norm_plus_1e_6() -> None:
     norm, _ = _gradient_norms(0.0)
     limit = norm / 10
     assert _gradient_norms(limit)[1] == pytest.approx(limit * norm / (norm + 1e-6), rel=1e-4)
@@ -255,16 +256,24 @@ def test_policy_gradient_loss_parts() -> None:
     entropy = torch.tensor([0.5, 0.7])
     weights = torch.tensor([2.0, -1.0])
     values, returns = torch.tensor([1.0, 1.0]), torch.tensor([3.0, 0.0])
-    c = config(value_coef=0.5, entropy_coef=0.1)
-    loss, parts = policy_gradient_loss(log_prob, entropy, weights, values, returns, c)
+    loss = policy_gradient_loss(log_prob, entropy, weights, values, returns, 0.5, 0.1)
     # policy -(2*-1 + -1*-2)/2 = 0; value (4 + 1)/2 = 2.5; entropy 0.6
-    assert parts["policy_loss"].item() == pytest.approx(0.0)
-    assert parts["value_loss"].item() == pytest.approx(2.5)
-    assert parts["entropy"].item() == pytest.approx(0.6)
-    assert loss.item() == pytest.approx(0.0 + 0.5 * 2.5 - 0.1 * 0.6)
-    no_value, parts = policy_gradient_loss(log_prob, entropy, weights, None, returns, c)
-    assert "value_loss" not in parts
-    assert no_value.item() == pytest.approx(-0.06)
+    assert loss.parts["policy_loss"].item() == pytest.approx(0.0)
+    assert loss.parts["value_loss"].item() == pytest.approx(2.5)
+    assert loss.parts["entropy"].item() == pytest.approx(0.6)
+    assert loss.total.item() == pytest.approx(0.0 + 0.5 * 2.5 - 0.1 * 0.6)
+    # gradients: -w / 2, 2 * 0.5 * (V - R) / 2, -0.1 / 2
+    torch.testing.assert_close(loss.grads.log_prob, torch.tensor([-1.0, 0.5]))
+    torch.testing.assert_close(loss.grads.values, torch.tensor([-1.0, 0.5]))
+    torch.testing.assert_close(loss.grads.entropy, torch.tensor([-0.05, -0.05]))
+    no_value = policy_gradient_loss(log_prob, entropy, weights, None, returns, 0.5, 0.1)
+    assert "value_loss" not in no_value.parts
+    assert no_value.grads.values is None
+    assert no_value.total.item() == pytest.approx(-0.06)
+    assert (
+        policy_gradient_loss(log_prob, entropy, weights, None, returns, 0.5, 0.0).grads.entropy
+        is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -317,3 +326,13 @@ def test_every_config_field_has_a_docstring(module: Any, name: str) -> None:
             assert isinstance(following, ast.Expr), f"field {ast.unparse(node.target)}"
             assert isinstance(following.value, ast.Constant)
     assert fields > 0
+
+
+def backward_and_step(
+    loss: torch.Tensor, optimizer: torch.optim.Optimizer, net: ActorCritic, max_grad_norm: float
+) -> float:
+    """Autograd's gradient of `loss` into the flat buffers, then clip_and_step."""
+    for group in net.flat_groups:
+        group.zero_grad()
+    loss.backward()
+    return float(clip_and_step(optimizer, net, max_grad_norm))

@@ -14,7 +14,8 @@ import torch
 
 from rlkit import checkpoint
 from rlkit.agent import EnvSpec, Transition
-from rlkit.agents.pg.ppo import PPOAgent, PPOConfig, annealed, minibatch_indices, ppo_loss
+from rlkit.agents.pg.losses import ppo_loss
+from rlkit.agents.pg.ppo import PPOAgent, PPOConfig, annealed, minibatch_indices
 from rlkit.config import from_dict
 from rlkit.errors import ConfigError, SpaceError
 from rlkit.experiment import load_experiment

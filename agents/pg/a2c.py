@@ -11,6 +11,8 @@ import torch
 
 from rlkit.agent import Agent, EnvSpec, Transition, register_agent
 from rlkit.agents.pg.inputs import InputNormalization
+from rlkit.agents.pg.losses import policy_gradient_loss
+from rlkit.agents.pg.passes import actor_critic_pass
 from rlkit.agents.pg.policies import (
     GaussianHead,
     PolicyGradientConfig,
@@ -19,9 +21,8 @@ from rlkit.agents.pg.policies import (
     build_optimizer,
     check_box_only_options,
     check_policy_spaces,
+    clip_and_step,
     decay_learning_rate,
-    gradient_step,
-    policy_gradient_loss,
     rollout_tensor,
 )
 from rlkit.nn.networks import resolve_device
@@ -108,6 +109,7 @@ class A2CAgent(Agent[A2CConfig]):
         self.device = resolve_device(config.device)
         self.net = build_actor_critic(config, spec, with_value=True, device=self.device)
         self.actor = PolicySampler(self.net, spec.action_space, self.device)
+        self.passes = actor_critic_pass(self.net, config.manual_backward)
         self.optimizer = build_optimizer(self.net, config)
         self.rollout = RolloutBuffer(config.n_steps)
         self.inputs = InputNormalization(config, spec)
@@ -132,29 +134,29 @@ class A2CAgent(Agent[A2CConfig]):
         c, data = self.config, self.rollout.arrays
         length, num_envs = data["reward"].shape
         obs = rollout_tensor(data["obs"], self.device)
-        log_prob, entropy, values = self.net.evaluate(
-            obs, rollout_tensor(data["action"], self.device)
-        )
-        assert values is not None
+        outputs = self.passes.forward(obs, rollout_tensor(data["action"], self.device))
+        assert outputs.values is not None
         with torch.no_grad():
             next_values = self.net.values(rollout_tensor(data["next_obs"], self.device))
-        value_array = values.detach().view(length, num_envs).cpu().numpy()
+        value_array = outputs.values.view(length, num_envs).cpu().numpy()
         returns, advantages = self.targets(value_array, next_values.view(length, -1).cpu().numpy())
         if c.normalize_advantage:
             advantages = standardize(advantages)
-        loss, parts = policy_gradient_loss(
-            log_prob,
-            entropy,
+        loss = policy_gradient_loss(
+            outputs.log_prob,
+            outputs.entropy,
             rollout_tensor(advantages, self.device),
-            values,
+            outputs.values,
             rollout_tensor(returns, self.device),
-            c,
+            c.value_coef,
+            c.entropy_coef,
         )
-        check_finite_loss(loss.item(), "A2C", f"step {self.steps} (update {self.updates})")
+        check_finite_loss(float(loss.total), "A2C", f"step {self.steps} (update {self.updates})")
         learning_rate = decay_learning_rate(self.optimizer, self.steps, c.lr_decay_steps)
-        grad_norm = gradient_step(loss, self.optimizer, self.net, c.max_grad_norm)
+        self.passes.backward(loss.grads, outputs)
+        grad_norm = float(clip_and_step(self.optimizer, self.net, c.max_grad_norm))
         self.updates += 1
-        metrics = {name: float(value.detach()) for name, value in parts.items()}
+        metrics = {name: float(value) for name, value in loss.parts.items()}
         metrics["grad_norm"] = grad_norm
         metrics["explained_variance"] = explained_variance(value_array, returns)
         if c.lr_decay_steps:

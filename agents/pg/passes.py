@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from rlkit.agents.pg.losses import OutputGradients
 from rlkit.agents.pg.policies import ActorCritic
 from rlkit.nn.manual_mlp import Activations, ManualMLP, linear, linear_grads
 
@@ -30,16 +31,6 @@ class Outputs:
     entropy: torch.Tensor
     values: torch.Tensor | None
     tape: object
-
-
-@dataclass
-class OutputGradients:
-    """dLoss/d(log_prob), dLoss/d(entropy) and dLoss/d(values), one per row; None where the
-    loss does not depend on that output (an entropy coefficient of 0, no value head)."""
-
-    log_prob: torch.Tensor
-    entropy: torch.Tensor | None
-    values: torch.Tensor | None
 
 
 class ActorCriticPass(ABC):

@@ -392,24 +392,6 @@ class PolicySampler:
         return actions
 
 
-def policy_gradient_loss(
-    log_prob: torch.Tensor,
-    entropy: torch.Tensor,
-    weights: torch.Tensor,
-    values: torch.Tensor | None,
-    returns: torch.Tensor,
-    config: PolicyGradientConfig,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """-mean(weights * log pi) + value_coef * MSE(V, returns) - entropy_coef * mean entropy,
-    and its parts (the value part only with a value head)."""
-    parts = {"policy_loss": -(weights * log_prob).mean(), "entropy": entropy.mean()}
-    loss = parts["policy_loss"] - config.entropy_coef * parts["entropy"]
-    if values is not None:
-        parts["value_loss"] = (returns - values).pow(2).mean()
-        loss = loss + config.value_coef * parts["value_loss"]
-    return loss, parts
-
-
 def build_optimizer(net: ActorCritic, config: PolicyGradientConfig) -> torch.optim.Optimizer:
     """Adam or RMSprop over the network's flat parameter groups (the value-only group, if any,
     at critic_learning_rate)."""
@@ -431,16 +413,6 @@ def decay_learning_rate(optimizer: torch.optim.Optimizer, step: int, decay_steps
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"] * fraction
     return float(optimizer.param_groups[0]["lr"])
-
-
-def gradient_step(
-    loss: torch.Tensor, optimizer: torch.optim.Optimizer, net: ActorCritic, max_grad_norm: float
-) -> float:
-    """Backpropagate `loss` through autograd, then `clip_and_step`; return the norm."""
-    for group in net.flat_groups:
-        group.zero_grad()
-    loss.backward()
-    return float(clip_and_step(optimizer, net, max_grad_norm))
 
 
 def clip_and_step(

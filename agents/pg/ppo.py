@@ -27,7 +27,8 @@ import torch
 from rlkit.agent import Agent, EnvSpec, Transition, register_agent
 from rlkit.agents.pg.a2c import RolloutBuffer
 from rlkit.agents.pg.inputs import InputNormalization
-from rlkit.agents.pg.passes import OutputGradients, actor_critic_pass
+from rlkit.agents.pg.losses import ppo_loss
+from rlkit.agents.pg.passes import actor_critic_pass
 from rlkit.agents.pg.policies import (
     GaussianHead,
     PolicyGradientConfig,
@@ -88,78 +89,6 @@ class PPOConfig(PolicyGradientConfig):
             raise ValueError(f"target_kl must be > 0 or unset, got {self.target_kl}")
         if self.clip_decay_steps < 0:
             raise ValueError(f"clip_decay_steps must be >= 0, got {self.clip_decay_steps}")
-
-
-class PPOLoss(NamedTuple):
-    """The loss of one minibatch, what is logged of it, and its gradient (no autograd graph)."""
-
-    total: torch.Tensor
-    policy: torch.Tensor
-    value: torch.Tensor
-    entropy: torch.Tensor
-    approx_kl: torch.Tensor
-    """mean((r - 1) - log r), the low-variance estimator of KL(pi_old || pi)."""
-    clip_fraction: torch.Tensor
-    """Fraction of samples whose ratio lies outside [1 - eps, 1 + eps]."""
-    grads: OutputGradients
-    """dtotal/d(log_prob, entropy, values), what an ActorCriticPass backpropagates."""
-
-
-def ppo_loss(
-    log_prob: torch.Tensor,
-    old_log_prob: torch.Tensor,
-    advantages: torch.Tensor,
-    entropy: torch.Tensor,
-    values: torch.Tensor,
-    old_values: torch.Tensor,
-    returns: torch.Tensor,
-    clip_range: float,
-    clip_range_vf: float | None,
-    value_coef: float,
-    entropy_coef: float,
-) -> PPOLoss:
-    """PPO's clipped surrogate, value and entropy terms of one minibatch (advantages as given),
-    and their gradient in closed form.
-
-    Policy: -mean(min(r A, clip(r, 1 - eps, 1 + eps) A)); its gradient with respect to log pi is
-    -r A / B where the unclipped term is the minimum (always inside the clip range) and 0 where
-    the clipped one is smaller. Value: mean((V - R)^2), or with clip_range_vf the larger of that
-    and the error of V clipped to V_old +- clip_range_vf (PPO2's pessimistic value loss), per
-    sample; its gradient 2 (V - R) / B, or that of the clipped error (0 beyond the clip) where
-    that one is larger. Entropy: -entropy_coef / B per sample.
-    """
-    with torch.no_grad():
-        size = log_prob.shape[0]
-        log_ratio = log_prob - old_log_prob
-        ratio = log_ratio.exp()
-        unclipped = ratio * advantages
-        clipped = ratio.clamp(1.0 - clip_range, 1.0 + clip_range) * advantages
-        surrogate = torch.min(unclipped, clipped)
-        grad_log_prob = torch.where(unclipped <= clipped, unclipped, 0.0) * (-1.0 / size)
-        error = values - returns
-        value_error, grad_error = error.pow(2), error
-        if clip_range_vf is not None:
-            change = values - old_values
-            clipped_error = old_values + change.clamp(-clip_range_vf, clip_range_vf) - returns
-            larger = clipped_error.pow(2) > value_error
-            inside = change.abs() <= clip_range_vf
-            value_error = torch.where(larger, clipped_error.pow(2), value_error)
-            grad_error = torch.where(larger, clipped_error * inside, error)
-        policy, value, mean_entropy = -surrogate.mean(), value_error.mean(), entropy.mean()
-        grads = OutputGradients(
-            grad_log_prob,
-            None if entropy_coef == 0 else torch.full_like(entropy, -entropy_coef / size),
-            grad_error * (2.0 * value_coef / size),
-        )
-        return PPOLoss(
-            policy + value_coef * value - entropy_coef * mean_entropy,
-            policy,
-            value,
-            mean_entropy,
-            ((ratio - 1.0) - log_ratio).mean(),
-            ((ratio - 1.0).abs() > clip_range).float().mean(),
-            grads,
-        )
 
 
 def minibatch_indices(size: int, minibatches: int, rng: np.random.Generator) -> list[np.ndarray]:

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 
 from rlkit.agent import Agent, EnvSpec, Transition, register_agent
+from rlkit.agents.pg.losses import policy_gradient_loss
+from rlkit.agents.pg.passes import actor_critic_pass
 from rlkit.agents.pg.policies import (
     PolicyGradientConfig,
     PolicySampler,
@@ -24,9 +26,8 @@ from rlkit.agents.pg.policies import (
     build_optimizer,
     check_box_only_options,
     check_policy_spaces,
+    clip_and_step,
     decay_learning_rate,
-    gradient_step,
-    policy_gradient_loss,
 )
 from rlkit.errors import ConfigError
 from rlkit.nn.networks import resolve_device
@@ -127,6 +128,7 @@ class ReinforceAgent(Agent[ReinforceConfig]):
         self.device = resolve_device(config.device)
         self.net = build_actor_critic(config, spec, config.baseline, self.device)
         self.actor = PolicySampler(self.net, spec.action_space, self.device)
+        self.passes = actor_critic_pass(self.net, config.manual_backward)
         self.optimizer = build_optimizer(self.net, config)
         self.episodes = EpisodeCollector(spec.num_envs)
         self.steps = 0
@@ -151,23 +153,31 @@ class ReinforceAgent(Agent[ReinforceConfig]):
         c = self.config
         obs = self._tensor(np.concatenate([ep.obs for ep in episodes]))
         actions = self._tensor(np.concatenate([ep.actions for ep in episodes]))
-        log_prob, entropy, values = self.net.evaluate(obs, actions)
+        outputs = self.passes.forward(obs, actions)
+        values = outputs.values
         returns = self.returns(episodes)
-        weights = returns if values is None else returns - values.detach().cpu().numpy()
+        weights = returns if values is None else returns - values.cpu().numpy()
         if c.standardize:
             weights = standardize(weights)
-        loss, parts = policy_gradient_loss(
-            log_prob, entropy, self._tensor(weights), values, self._tensor(returns), c
+        loss = policy_gradient_loss(
+            outputs.log_prob,
+            outputs.entropy,
+            self._tensor(weights),
+            values,
+            self._tensor(returns),
+            c.value_coef,
+            c.entropy_coef,
         )
-        check_finite_loss(loss.item(), "REINFORCE", f"step {self.steps} (update {self.updates})")
+        check_finite_loss(
+            float(loss.total), "REINFORCE", f"step {self.steps} (update {self.updates})"
+        )
         learning_rate = decay_learning_rate(self.optimizer, self.steps, c.lr_decay_steps)
-        metrics = {"grad_norm": gradient_step(loss, self.optimizer, self.net, c.max_grad_norm)}
+        self.passes.backward(loss.grads, outputs)
+        metrics = {"grad_norm": float(clip_and_step(self.optimizer, self.net, c.max_grad_norm))}
         self.updates += 1
-        metrics.update({name: float(value.detach()) for name, value in parts.items()})
+        metrics.update({name: float(value) for name, value in loss.parts.items()})
         if values is not None:
-            metrics["explained_variance"] = explained_variance(
-                values.detach().cpu().numpy(), returns
-            )
+            metrics["explained_variance"] = explained_variance(values.cpu().numpy(), returns)
         if c.lr_decay_steps:
             metrics["learning_rate"] = learning_rate
         return metrics
