@@ -61,15 +61,17 @@ class AutogradPass(ActorCriticPass):
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> Outputs:
         log_prob, entropy, values = self.net.evaluate(obs, actions)
-        tape = (log_prob, entropy, values)
+        tape: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] = (log_prob, entropy, values)
         detached = None if values is None else values.detach()
         return Outputs(log_prob.detach(), entropy.detach(), detached, tape)
 
     def backward(self, grads: OutputGradients, outputs: Outputs) -> None:
         for group in self.net.flat_groups:
             group.zero_grad()
-        log_prob, entropy, values = outputs.tape  # type: ignore[misc]
-        tensors, gradients = [log_prob], [grads.log_prob]
+        assert isinstance(outputs.tape, tuple)
+        log_prob, entropy, values = outputs.tape
+        tensors: list[torch.Tensor] = [log_prob]
+        gradients: list[torch.Tensor] = [grads.log_prob]
         if grads.entropy is not None and entropy.requires_grad:
             tensors.append(entropy)
             gradients.append(grads.entropy)
