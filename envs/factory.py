@@ -15,6 +15,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, Vecto
 
 from rlkit.agent import EnvSpec
 from rlkit.config import from_dict
+from rlkit.envs import minatar
 from rlkit.envs.atari import AtariOptions, is_atari_id, make_atari_vector_env
 from rlkit.envs.wrappers import RewardNoise
 from rlkit.errors import ConfigError, suggest
@@ -55,6 +56,7 @@ def _register_all() -> None:
     import rlkit.envs  # noqa: F401 - registers rlkit/ ids
 
     gym.register_envs(ale_py)
+    minatar.register()
 
 
 def known_env_ids() -> list[str]:
@@ -68,6 +70,8 @@ def check_env_id(env_id: str) -> None:
     _register_all()
     if env_id in gym.registry:
         return
+    if hint := minatar.missing_hint(env_id):
+        raise ConfigError(f"env.id: unknown environment {env_id!r}{hint}")
     ids = list(gym.registry)
     hint = suggest(env_id, ids) or suggest(env_id.split("/")[-1], [i.split("/")[-1] for i in ids])
     raise ConfigError(

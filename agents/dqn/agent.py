@@ -29,6 +29,7 @@ from rlkit.agents.dqn.td import TDLoss, td_loss, td_loss_grad, td_target
 from rlkit.errors import SpaceError
 from rlkit.nn.flat import FlatParameters
 from rlkit.nn.networks import (
+    NetworkKind,
     QHead,
     QNetwork,
     build_trunk,
@@ -48,8 +49,9 @@ class DQNConfig:
     """Double DQN: the online net selects the next action, the target net evaluates it."""
     dueling: bool = False
     """Dueling head: Q = V + A - mean over actions of A (per sample)."""
-    network: Literal["auto", "mlp", "nature_cnn"] = "auto"
-    """Trunk: auto picks the Nature CNN for stacked uint8 frames, an MLP otherwise."""
+    network: NetworkKind = "auto"
+    """Trunk: auto picks the Nature CNN for stacked uint8 frames, the MinAtar CNN for boolean
+    grids, an MLP otherwise."""
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     """MLP hidden layer sizes (vector observations)."""
     activation: Literal["relu", "tanh"] = "relu"
@@ -62,6 +64,9 @@ class DQNConfig:
     """Adam or RMSprop (centered=False, alpha 0.95 as in the Nature paper)."""
     optimizer_eps: float = 1e-8
     """Epsilon of the optimizer's denominator (Atari settings often use 1.5e-4 or 0.01/32^2)."""
+    rmsprop_centered: bool = False
+    """RMSprop only: divide by the gradient's running std instead of its running RMS (the
+    MinAtar paper's DQN)."""
     gamma: float = 0.99
     """Discount factor."""
     batch_size: int = 64
@@ -109,6 +114,8 @@ class DQNConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.learning_starts < 0 or self.max_grad_norm < 0:
             raise ValueError("learning_starts and max_grad_norm must be >= 0")
+        if self.rmsprop_centered and self.optimizer != "rmsprop":
+            raise ValueError("rmsprop_centered needs optimizer = 'rmsprop'")
 
 
 class Batch(NamedTuple):
@@ -188,7 +195,11 @@ class DQNAgent(Agent[DQNConfig]):
         self.target_q = q_function(self.target, None, config.manual_backward)
         self.max_grad_norm = config.max_grad_norm if config.max_grad_norm > 0 else math.inf
         self.optimizer = make_optimizer(
-            self.flat, config.optimizer, config.learning_rate, config.optimizer_eps
+            self.flat,
+            config.optimizer,
+            config.learning_rate,
+            config.optimizer_eps,
+            config.rmsprop_centered,
         )
         frames = space.shape[0] if is_image_space(space) else None
         self.replay = build_replay(config.replay, space, spec.num_envs, config.gamma, frames)

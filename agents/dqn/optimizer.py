@@ -9,11 +9,18 @@ import torch
 
 
 def make_optimizer(
-    param: torch.Tensor, kind: Literal["adam", "rmsprop"], learning_rate: float, eps: float
+    param: torch.Tensor,
+    kind: Literal["adam", "rmsprop"],
+    learning_rate: float,
+    eps: float,
+    centered: bool = False,
 ) -> torch.optim.Optimizer:
-    """Adam, or RMSprop as in the Nature paper (alpha 0.95, not centred), over one flat buffer."""
+    """Adam, or RMSprop with alpha 0.95 (the Nature paper's, not centred; MinAtar's DQN centres
+    it), over one flat buffer."""
     if kind == "rmsprop":
-        return torch.optim.RMSprop([param], lr=learning_rate, alpha=0.95, eps=eps, foreach=True)
+        return torch.optim.RMSprop(
+            [param], lr=learning_rate, alpha=0.95, eps=eps, centered=centered, foreach=True
+        )
     # The fused kernel does the whole Adam step in one call (CPU and CUDA, torch >= 2.4).
     return torch.optim.Adam([param], lr=learning_rate, eps=eps, fused=True)
 

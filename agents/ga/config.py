@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rlkit.agents.ga.novelty import NoveltyConfig
+from rlkit.nn.networks import NetworkKind
 
 
 @dataclass
 class GAConfig:
     """Every Deep GA knob (Such et al. 2017); the defaults suit small classic-control tasks."""
 
-    network: Literal["auto", "mlp", "nature_cnn"] = "auto"
-    """Trunk: auto picks the Nature CNN for stacked uint8 frames, an MLP otherwise."""
+    network: NetworkKind = "auto"
+    """Trunk: auto picks the Nature CNN for stacked uint8 frames, the MinAtar CNN for boolean
+    grids, an MLP otherwise."""
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     """MLP hidden layer sizes (vector observations)."""
     activation: Literal["relu", "tanh"] = "tanh"

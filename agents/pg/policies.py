@@ -15,7 +15,7 @@ from torch import nn
 from rlkit.agent import EnvSpec
 from rlkit.errors import SpaceError
 from rlkit.nn.flat import FlatParameters
-from rlkit.nn.networks import MLPTrunk, build_trunk
+from rlkit.nn.networks import MLPTrunk, NetworkKind, build_trunk
 from rlkit.nn.numpy_mlp import Layer, mlp_forward, numpy_layers
 from rlkit.nn.optim import clip_grad_norm, optimizer_step
 
@@ -38,8 +38,9 @@ def rollout_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
 class PolicyGradientConfig:
     """Settings shared by the policy-gradient agents (REINFORCE, A2C)."""
 
-    network: Literal["auto", "mlp", "nature_cnn"] = "auto"
-    """Trunk: auto picks the Nature CNN for stacked uint8 frames, an MLP otherwise."""
+    network: NetworkKind = "auto"
+    """Trunk: auto picks the Nature CNN for stacked uint8 frames, the MinAtar CNN for boolean
+    grids, an MLP otherwise."""
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     """MLP hidden layer sizes (vector observations)."""
     activation: Literal["relu", "tanh"] = "tanh"

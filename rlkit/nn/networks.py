@@ -60,6 +60,23 @@ class NatureCNN(nn.Module):
         return out
 
 
+class MinAtarCNN(nn.Module):
+    """The MinAtar paper's trunk (Young & Tian 2019): one 3x3 conv of 16 channels, stride 1, no
+    padding, then 128 units, ReLU after each; takes channel-last (H, W, C) frames (MinAtar's
+    boolean grids) and moves the channels first on the device."""
+
+    def __init__(self, height: int, width: int, channels: int, features: int = 128):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(channels, 16, 3, stride=1), nn.ReLU(), nn.Flatten())
+        self.fc = nn.Sequential(nn.Linear(16 * (height - 2) * (width - 2), features), nn.ReLU())
+        self.out_features = features
+
+    def forward(self, grids: torch.Tensor) -> torch.Tensor:
+        x = grids.permute(0, 3, 1, 2).float()
+        out: torch.Tensor = self.fc(self.conv(x))
+        return out
+
+
 class MLPTrunk(nn.Module):
     """Hidden layers over flattened vector observations."""
 
@@ -111,14 +128,30 @@ def is_image_space(space: gym.Space[object]) -> bool:
     return isinstance(space, gym.spaces.Box) and space.dtype == "uint8" and len(space.shape) == 3
 
 
+def is_grid_space(space: gym.Space[object]) -> bool:
+    """Channel-last boolean grids (H, W, C), as MinAtar's games give them."""
+    return isinstance(space, gym.spaces.Box) and space.dtype == bool and len(space.shape) == 3
+
+
+NetworkKind = Literal["auto", "mlp", "nature_cnn", "minatar_cnn"]
+"""A trunk: auto picks the Nature CNN for stacked uint8 frames, the MinAtar CNN for boolean
+grids (MinAtar), an MLP otherwise."""
+
+
 def build_trunk(
-    space: gym.Space[object],
-    kind: Literal["auto", "mlp", "nature_cnn"],
-    hidden: Sequence[int],
-    activation: Activation,
-) -> MLPTrunk | NatureCNN:
-    """The Nature CNN for stacked frames, an MLP for vector observations (`auto` picks)."""
+    space: gym.Space[object], kind: NetworkKind, hidden: Sequence[int], activation: Activation
+) -> MLPTrunk | NatureCNN | MinAtarCNN:
+    """The Nature CNN for stacked frames, the MinAtar CNN for boolean grids, an MLP for vector
+    observations (`auto` picks by the observation space)."""
     assert isinstance(space, gym.spaces.Box)
+    if kind == "minatar_cnn" or (kind == "auto" and is_grid_space(space)):
+        if len(space.shape) != 3 or min(space.shape[:2]) < 3:
+            raise SpaceError(
+                f"network 'minatar_cnn' needs channel-last grids (height, width, channels), "
+                f"each side >= 3; the observations have shape {space.shape}: use network = 'mlp'"
+            )
+        height, width, channels = space.shape
+        return MinAtarCNN(height, width, channels)
     if kind == "nature_cnn" or (kind == "auto" and is_image_space(space)):
         if len(space.shape) != 3 or min(space.shape[1:]) < 36:
             raise SpaceError(
