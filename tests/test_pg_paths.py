@@ -116,6 +116,32 @@ def test_manual_pass_gives_autograds_outputs_and_parameter_gradients(
     assert results[0][3].abs().max() > 0
 
 
+@pytest.mark.parametrize("shared_trunk", [False, True], ids=["separate", "shared"])
+def test_a_loss_without_a_value_term_leaves_the_value_parameters_untouched(
+    shared_trunk: bool,
+) -> None:
+    """grads.values None (a loss that ignores V): both passes give the value head, and a
+    separate value trunk, zero gradients, and the same policy gradients."""
+    net = network(DISCRETE, shared_trunk=shared_trunk)
+    rng = np.random.default_rng(2)
+    obs = torch.as_tensor(rng.normal(size=(8, 3)), dtype=torch.float32)
+    taken = torch.as_tensor(rng.integers(3, size=8))
+    grads = OutputGradients(torch.as_tensor(rng.normal(size=8), dtype=torch.float32), None, None)
+    results = []
+    for path in (ManualMLPPass(net), AutogradPass(net)):
+        for group in net.flat_groups:
+            group.grad.fill_(7.0)  # stale values a pass must overwrite
+        path.backward(grads, path.forward(obs, taken))
+        assert net.value_head is not None
+        value_only = [net.value_head.weight, net.value_head.bias]
+        if net.critic_trunk is not None:
+            value_only += list(net.critic_trunk.parameters())
+        assert all(p.grad is not None and p.grad.abs().max() == 0 for p in value_only)
+        results.append(torch.cat([g.grad.clone() for g in net.flat_groups]))
+    torch.testing.assert_close(results[0], results[1], rtol=1e-5, atol=1e-6)
+    assert results[0].abs().max() > 0
+
+
 def make_agent(
     kind: type[Any],
     config: type[Any],
