@@ -254,22 +254,22 @@ def test_clip_and_step_clips_to_max_norm_over_norm_plus_1e_6() -> None:
 def test_policy_gradient_loss_parts() -> None:
     log_prob = torch.tensor([-1.0, -2.0])
     entropy = torch.tensor([0.5, 0.7])
-    weights = torch.tensor([2.0, -1.0])
+    weights = torch.tensor([2.0, 1.0])
     values, returns = torch.tensor([1.0, 1.0]), torch.tensor([3.0, 0.0])
     loss = policy_gradient_loss(log_prob, entropy, weights, values, returns, 0.5, 0.1)
-    # policy -(2*-1 + -1*-2)/2 = 0; value (4 + 1)/2 = 2.5; entropy 0.6
-    assert loss.parts["policy_loss"].item() == pytest.approx(0.0)
+    # policy -(2*-1 + 1*-2)/2 = 2; value (4 + 1)/2 = 2.5; entropy 0.6
+    assert loss.parts["policy_loss"].item() == pytest.approx(2.0)
     assert loss.parts["value_loss"].item() == pytest.approx(2.5)
     assert loss.parts["entropy"].item() == pytest.approx(0.6)
-    assert loss.total.item() == pytest.approx(0.0 + 0.5 * 2.5 - 0.1 * 0.6)
+    assert loss.total.item() == pytest.approx(2.0 + 0.5 * 2.5 - 0.1 * 0.6)
     # gradients: -w / 2, 2 * 0.5 * (V - R) / 2, -0.1 / 2
-    torch.testing.assert_close(loss.grads.log_prob, torch.tensor([-1.0, 0.5]))
+    torch.testing.assert_close(loss.grads.log_prob, torch.tensor([-1.0, -0.5]))
     torch.testing.assert_close(loss.grads.values, torch.tensor([-1.0, 0.5]))
     torch.testing.assert_close(loss.grads.entropy, torch.tensor([-0.05, -0.05]))
     no_value = policy_gradient_loss(log_prob, entropy, weights, None, returns, 0.5, 0.1)
     assert "value_loss" not in no_value.parts
     assert no_value.grads.values is None
-    assert no_value.total.item() == pytest.approx(-0.06)
+    assert no_value.total.item() == pytest.approx(2.0 - 0.06)
     assert (
         policy_gradient_loss(log_prob, entropy, weights, None, returns, 0.5, 0.0).grads.entropy
         is None
