@@ -244,13 +244,19 @@ class ScoreLog:
         self.games.append(Game(step, time.perf_counter() - self.start, float(score)))
 
     def curve(self, lib: str, algo: str, seed: int) -> Curve:
-        """Per bin with a finished game: the mean and std of the scores of its games."""
+        """Per bin with a finished game: the mean and std of the scores of its games (the
+        last bin ends at the last step, a shorter one where the budget is not a multiple)."""
         curve = Curve(lib, algo, GAME, seed)
-        for mark, seconds in sorted(self.marks.items()):
-            scores = [g.score for g in self.games if mark - self.bin < g.step <= mark]
+        edges = sorted(self.marks.items())
+        if self.steps > (edges[-1][0] if edges else 0):
+            edges.append((self.steps, self.end))
+        low = 0
+        for mark, seconds in edges:
+            scores = [g.score for g in self.games if low < g.step <= mark]
             if scores:
                 point = Point(mark, seconds, float(np.mean(scores)), float(np.std(scores)))
                 curve.points.append(point)
+            low = mark
         return curve
 
     def final_scores(self, window: int) -> list[float]:
