@@ -93,7 +93,16 @@ import numpy as np
 import torch
 from bench_minatar_learning import Curve, Point, round_up, seed_statistics, time_ratio, write_csv
 from gymnasium.vector import VectorWrapper
-from sb3_common import Row, print_rows, print_speed_ratio, run_alternating, training_only_overrides
+from sb3_common import (
+    LIBS,
+    Row,
+    add_learning_options,
+    parse_steps,
+    print_rows,
+    print_speed_ratio,
+    run_alternating,
+    training_only_overrides,
+)
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.atari_wrappers import (
     ClipRewardEnv,
@@ -125,7 +134,6 @@ EXPERIMENTS = Path(__file__).resolve().parents[1]
 GAME = "Breakout"
 ENV_ID = "ALE/Breakout-v5"
 ALGOS = ("a2c", "ppo")
-LIBS = ("rlkit", "sb3")
 DEFAULT_STEPS = {"a2c": 1_000_000, "ppo": 500_000}
 QUICK_STEPS = 4_000
 GAME_COLUMNS = ("lib", "algo", "seed", "step", "train_seconds", "score")
@@ -660,32 +668,11 @@ def print_summary(rows: dict[str, list[Row]], window: dict[str, int]) -> None:
     print("(score: mean true score of the whole training games that ended in the last window)")
 
 
-def parse_steps(values: Sequence[str]) -> dict[str, int]:
-    """--steps: one budget for every algo (N) or per algo (a2c=N ppo=M); defaults otherwise."""
-    steps = dict(DEFAULT_STEPS)
-    for value in values:
-        name, sep, number = value.rpartition("=")
-        if sep and name not in steps:
-            raise SystemExit(f"--steps {value}: expected N or ALGO=N with ALGO in {ALGOS}")
-        for algo in [name] if sep else list(steps):
-            steps[algo] = int(number.replace("_", ""))
-    return steps
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--algos", nargs="+", choices=ALGOS, default=list(ALGOS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument(
-        "--libs", nargs="+", choices=LIBS, default=list(LIBS), help="one only to time it alone"
-    )
-    parser.add_argument(
-        "--steps", nargs="+", default=[], help="N or a2c=N ppo=M (default a2c 1M, ppo 500k)"
-    )
+    add_learning_options(parser, ALGOS, "N or a2c=N ppo=M (default a2c 1M, ppo 500k)")
     parser.add_argument("--window", type=int, default=100_000, help="final score's env steps")
     parser.add_argument("--bin", type=int, default=10_000, help="env steps per curve point")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads, both libraries")
-    parser.add_argument("--sb3-flush-denormal", action="store_true", help="as rlkit's runner")
     parser.add_argument(
         "--sb3-rmsprop-tf", action="store_true", help="SB3 A2C with rl-zoo's RMSpropTFLike"
     )
@@ -699,7 +686,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    budgets = parse_steps(args.steps)
+    budgets = parse_steps(args.steps, DEFAULT_STEPS)
     if args.quick:
         budgets, args.bin = dict.fromkeys(ALGOS, QUICK_STEPS), 1_000
     torch.set_num_threads(args.threads)

@@ -82,8 +82,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 from sb3_common import (
+    LIBS,
     Row,
+    add_learning_options,
     greedy_returns,
+    parse_steps,
     print_rows,
     print_speed_ratio,
     run_alternating,
@@ -119,7 +122,6 @@ QUICK = {
 }
 """--quick: rlkit overrides (SB3 reads the same values) so a few thousand steps learn a little."""
 COLUMNS = ("lib", "algo", "game", "seed", "step", "train_seconds", "mean_return", "std_return")
-LIBS = ("rlkit", "sb3")
 
 
 @dataclass(frozen=True)
@@ -618,33 +620,12 @@ def time_ratio(times: dict[str, dict[int, float]]) -> str:
     return f"{statistics.mean(times['sb3'][s] / times['rlkit'][s] for s in seeds):.2f}"
 
 
-def parse_steps(values: Sequence[str]) -> dict[str, int]:
-    """--steps: one budget for every algo (N) or per algo (dqn=N ppo=M); defaults otherwise."""
-    steps = dict(DEFAULT_STEPS)
-    for value in values:
-        name, sep, number = value.rpartition("=")
-        if sep and name not in steps:
-            raise SystemExit(f"--steps {value}: expected N or ALGO=N with ALGO in {ALGOS}")
-        for algo in [name] if sep else list(steps):
-            steps[algo] = int(number.replace("_", ""))
-    return steps
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--games", nargs="+", choices=GAMES, default=list(GAMES))
-    parser.add_argument("--algos", nargs="+", choices=ALGOS, default=list(ALGOS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument(
-        "--libs", nargs="+", choices=LIBS, default=list(LIBS), help="one only to time it alone"
-    )
-    parser.add_argument(
-        "--steps", nargs="+", default=[], help="N or dqn=N ppo=M (default 1,000,000 each)"
-    )
+    add_learning_options(parser, ALGOS, "N or dqn=N ppo=M (default 1,000,000 each)")
     parser.add_argument("--eval-every", type=int, default=50_000, help="env steps")
     parser.add_argument("--eval-episodes", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads, both libraries")
-    parser.add_argument("--sb3-flush-denormal", action="store_true", help="as rlkit's runner")
     parser.add_argument("--out-dir", type=Path, default=Path("runs/bench_minatar_learning"))
     parser.add_argument("--smooth", type=int, default=1, help="moving average of the plot")
     parser.add_argument(
@@ -663,7 +644,7 @@ def main() -> None:
         print(f"wrote {plot_curves(saved, png_path, args.smooth)}")
         return
     minatar.register()  # MinAtar/<Game>-v1 for SB3's and the evaluations' gym.make
-    budgets = parse_steps(args.steps)
+    budgets = parse_steps(args.steps, DEFAULT_STEPS)
     if args.quick:
         budgets, args.eval_every, args.eval_episodes = {"dqn": 3_000, "ppo": 3_000}, 1_000, 2
     torch.set_num_threads(args.threads)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -124,3 +125,34 @@ def print_speed_ratio(rows: list[Row]) -> None:
         f"speed ratio SB3_time / rlkit_time: {statistics.mean(ratios):.2f} "
         f"(per seed: {', '.join(f'{x:.2f}' for x in ratios)}; > 1 means rlkit is faster)"
     )
+
+
+LIBS = ("rlkit", "sb3")
+"""The libraries a learning benchmark compares."""
+
+
+def parse_steps(values: Sequence[str], defaults: dict[str, int]) -> dict[str, int]:
+    """--steps: one budget for every algo (N) or per algo (ALGO=N); `defaults` otherwise."""
+    steps = dict(defaults)
+    for value in values:
+        name, sep, number = value.rpartition("=")
+        if sep and name not in steps:
+            raise SystemExit(f"--steps {value}: expected N or ALGO=N with ALGO in {tuple(steps)}")
+        for algo in [name] if sep else list(steps):
+            steps[algo] = int(number.replace("_", ""))
+    return steps
+
+
+def add_learning_options(
+    parser: argparse.ArgumentParser, algos: Sequence[str], steps_help: str
+) -> None:
+    """The options every rlkit-vs-SB3 learning benchmark takes: algos, seeds, libraries,
+    budgets, torch threads and SB3's denormal setting."""
+    parser.add_argument("--algos", nargs="+", choices=algos, default=list(algos))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--libs", nargs="+", choices=LIBS, default=list(LIBS), help="one only to time it alone"
+    )
+    parser.add_argument("--steps", nargs="+", default=[], help=steps_help)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, both libraries")
+    parser.add_argument("--sb3-flush-denormal", action="store_true", help="as rlkit's runner")
