@@ -101,6 +101,7 @@ from sb3_common import (
     print_rows,
     print_speed_ratio,
     run_alternating,
+    sb3_ppo_kwargs,
     training_only_overrides,
 )
 from stable_baselines3 import A2C, PPO
@@ -472,23 +473,10 @@ def sb3_a2c(experiment: Experiment, seed: int, steps: int, tf_rmsprop: bool) -> 
 def sb3_ppo(experiment: Experiment, seed: int, steps: int, tf_rmsprop: bool) -> PPO:
     """SB3 PPO with the experiment's settings, the lr annealed linearly over `steps`."""
     a, n = experiment.agent, experiment.env.num_envs
-    lr = a.learning_rate
     return PPO(
         "CnnPolicy",
         sb3_envs(experiment, seed),
-        learning_rate=lambda progress_remaining: lr * progress_remaining,
-        n_steps=a.n_steps,
-        batch_size=a.n_steps * n // a.minibatches,
-        n_epochs=a.epochs,
-        gamma=a.gamma,
-        gae_lambda=a.gae_lambda,
-        clip_range=a.clip_range,
-        clip_range_vf=a.clip_range_vf,
-        normalize_advantage=a.normalize_advantage,
-        ent_coef=a.entropy_coef,
-        vf_coef=a.value_coef,
-        max_grad_norm=a.max_grad_norm,
-        target_kl=a.target_kl,
+        **sb3_ppo_kwargs(a, n, steps),
         policy_kwargs={
             "ortho_init": a.orthogonal_init,
             "optimizer_kwargs": {"eps": a.optimizer_eps},

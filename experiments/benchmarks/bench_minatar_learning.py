@@ -91,6 +91,7 @@ from sb3_common import (
     print_speed_ratio,
     run_alternating,
     sb3_evaluate,
+    sb3_ppo_kwargs,
     training_only_overrides,
 )
 from stable_baselines3 import DQN, PPO
@@ -351,15 +352,6 @@ def sb3_dqn(experiment: Experiment, seed: int, steps: int) -> DQN:
     )
 
 
-def linear(start: float, decay_steps: int, steps: int) -> float | Callable[[float], float]:
-    """SB3's schedule for a value rlkit anneals over `decay_steps` (0: constant)."""
-    if decay_steps == 0:
-        return start
-    if decay_steps != steps:
-        raise SystemExit(f"annealing over {decay_steps} steps of {steps}: SB3 anneals over all")
-    return lambda progress_remaining: start * progress_remaining
-
-
 def sb3_ppo(experiment: Experiment, seed: int, steps: int) -> PPO:
     """SB3 PPO with the settings of the rlkit experiment."""
     a, env = experiment.agent, experiment.env
@@ -375,19 +367,7 @@ def sb3_ppo(experiment: Experiment, seed: int, steps: int) -> PPO:
     return PPO(
         "CnnPolicy",
         make_vec_env(env.id, n_envs=env.num_envs, seed=seed),
-        learning_rate=linear(a.learning_rate, a.lr_decay_steps, steps),
-        n_steps=a.n_steps,
-        batch_size=a.n_steps * env.num_envs // a.minibatches,
-        n_epochs=a.epochs,
-        gamma=a.gamma,
-        gae_lambda=a.gae_lambda,
-        clip_range=linear(a.clip_range, a.clip_decay_steps, steps),
-        clip_range_vf=a.clip_range_vf,
-        normalize_advantage=a.normalize_advantage,
-        ent_coef=a.entropy_coef,
-        vf_coef=a.value_coef,
-        max_grad_norm=a.max_grad_norm or NO_CLIP,
-        target_kl=a.target_kl,
+        **{**sb3_ppo_kwargs(a, env.num_envs, steps), "max_grad_norm": a.max_grad_norm or NO_CLIP},
         policy_kwargs={
             "features_extractor_class": MinAtarExtractor,
             "net_arch": [],

@@ -60,6 +60,7 @@ from sb3_common import (
     print_rows,
     print_speed_ratio,
     run_alternating,
+    sb3_ppo_kwargs,
     time_sb3,
     training_only_overrides,
 )
@@ -153,16 +154,6 @@ def run_rlkit(task: Task, seed: int, steps: int, eval_episodes: int) -> dict[str
     }
 
 
-def linear(start: float, decay_steps: int, steps: int) -> float | Callable[[float], float]:
-    """SB3's schedule for a value rlkit anneals over `decay_steps` (0: constant): linear in
-    SB3's progress_remaining = 1 - num_timesteps / total_timesteps."""
-    if decay_steps == 0:
-        return start
-    if decay_steps != steps:
-        raise SystemExit(f"annealing over {decay_steps} steps of {steps}: SB3 anneals over all")
-    return lambda progress_remaining: start * progress_remaining
-
-
 def sb3_model(task: Task, seed: int, steps: int) -> PPO:
     """SB3 PPO with the settings of the task's rlkit experiment."""
     experiment = rlkit_experiment(task, seed, steps, 1)
@@ -183,19 +174,7 @@ def sb3_model(task: Task, seed: int, steps: int) -> PPO:
     return PPO(
         "MlpPolicy",
         make_vec_env(env.id, n_envs=env.num_envs, seed=seed),
-        learning_rate=linear(a.learning_rate, a.lr_decay_steps, steps),
-        n_steps=a.n_steps,
-        batch_size=a.n_steps * env.num_envs // a.minibatches,
-        n_epochs=a.epochs,
-        gamma=a.gamma,
-        gae_lambda=a.gae_lambda,
-        clip_range=linear(a.clip_range, a.clip_decay_steps, steps),
-        clip_range_vf=a.clip_range_vf,
-        normalize_advantage=a.normalize_advantage,
-        ent_coef=a.entropy_coef,
-        vf_coef=a.value_coef,
-        max_grad_norm=a.max_grad_norm,
-        target_kl=a.target_kl,
+        **sb3_ppo_kwargs(a, env.num_envs, steps),
         policy_kwargs={
             "net_arch": {"pi": list(a.hidden), "vf": list(a.hidden)},
             "activation_fn": torch.nn.Tanh,

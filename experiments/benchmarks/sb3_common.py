@@ -156,3 +156,35 @@ def add_learning_options(
     parser.add_argument("--steps", nargs="+", default=[], help=steps_help)
     parser.add_argument("--threads", type=int, default=1, help="torch threads, both libraries")
     parser.add_argument("--sb3-flush-denormal", action="store_true", help="as rlkit's runner")
+
+
+def linear_schedule(start: float, decay_steps: int, steps: int) -> float | Callable[[float], float]:
+    """SB3's schedule for a value rlkit anneals linearly to 0 over `decay_steps` env steps (0:
+    constant): linear in SB3's progress_remaining = 1 - num_timesteps / total_timesteps, so the
+    two agree only when rlkit anneals over the whole budget `steps`."""
+    if decay_steps == 0:
+        return start
+    if decay_steps != steps:
+        raise SystemExit(f"annealing over {decay_steps} steps of {steps}: SB3 anneals over all")
+    return lambda progress_remaining: start * progress_remaining
+
+
+def sb3_ppo_kwargs(agent: Any, num_envs: int, steps: int) -> dict[str, Any]:
+    """SB3 PPO's hyperparameters from an rlkit PPOConfig (`agent`) over `num_envs` envs and a
+    budget of `steps`: minibatches become batch_size, annealing becomes SB3 schedules, and
+    value_coef is vf_coef as it is (both weigh the plain mean squared error)."""
+    return {
+        "learning_rate": linear_schedule(agent.learning_rate, agent.lr_decay_steps, steps),
+        "n_steps": agent.n_steps,
+        "batch_size": agent.n_steps * num_envs // agent.minibatches,
+        "n_epochs": agent.epochs,
+        "gamma": agent.gamma,
+        "gae_lambda": agent.gae_lambda,
+        "clip_range": linear_schedule(agent.clip_range, agent.clip_decay_steps, steps),
+        "clip_range_vf": agent.clip_range_vf,
+        "normalize_advantage": agent.normalize_advantage,
+        "ent_coef": agent.entropy_coef,
+        "vf_coef": agent.value_coef,
+        "max_grad_norm": agent.max_grad_norm,
+        "target_kl": agent.target_kl,
+    }
