@@ -83,7 +83,7 @@ import math
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,7 +91,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from bench_minatar_learning import Curve, Point, round_up, seed_statistics, time_ratio, write_csv
+from bench_minatar_learning import (
+    Curve,
+    Point,
+    plot_curves,
+    round_up,
+    time_ratio,
+    write_csv,
+)
 from gymnasium.vector import VectorWrapper
 from sb3_common import (
     LIBS,
@@ -125,7 +132,6 @@ from rlkit.envs.factory import env_spec
 from rlkit.envs.preprocessing import resize_area
 from rlkit.evaluation import EvalResult
 from rlkit.experiment import Experiment, load_experiment
-from rlkit.plot import moving_average
 from rlkit.rollout import RolloutState
 from rlkit.training.runner import training_loop_class
 from rlkit.training.session import Session, StopFlag
@@ -554,51 +560,19 @@ class Results:
                     writer.writerow([lib_, algo_, seed_, g.step, f"{g.seconds:.3f}", g.score])
         curves = self.curves()
         write_csv(curves, self.out_dir / "curves.csv")
-        plot_curves(curves, self.out_dir / "curves.png", smooth)
+        plot_curves(
+            curves,
+            self.out_dir / "curves.png",
+            smooth,
+            measure="training game score",
+            ylabel="mean score of whole games (min-max over seeds)",
+            prefix="",
+        )
 
     def curves(self) -> list[Curve]:
         """Every run's binned curve (runs without a finished game left out)."""
         curves = [log.curve(lib, algo, seed) for lib, algo, seed, log in self.logs]
         return [c for c in curves if c.points]
-
-
-def plot_curves(curves: Sequence[Curve], out: Path, smooth: int = 1) -> Path:
-    """One row per algo, columns score vs env steps and vs training seconds; one line per
-    library (mean over seeds) with a min-max band over seeds; a PNG at `out`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    algos = sorted({c.algo for c in curves})
-    fig, axes = plt.subplots(
-        max(len(algos), 1), 2, figsize=(12, 4 * max(len(algos), 1)), squeeze=False
-    )
-    for algo, row in zip(algos, axes, strict=False):
-        for color, lib in zip(("C0", "C1"), LIBS, strict=True):
-            mine = [c for c in curves if (c.lib, c.algo) == (lib, algo)]
-            if not mine:
-                continue
-            stats = seed_statistics(mine)
-            label = f"{lib} ({len(mine)} seed{'s' if len(mine) > 1 else ''})"
-            for ax, x in zip(row, (stats["step"], stats["seconds"]), strict=True):
-                ax.plot(x, moving_average(stats["mean"], smooth), color=color, label=label)
-                low = moving_average(stats["min"], smooth)
-                ax.fill_between(
-                    x, low, moving_average(stats["max"], smooth), color=color, alpha=0.2
-                )
-        for ax, xlabel in zip(row, ("environment steps", "training seconds"), strict=True):
-            ax.set_title(f"{GAME} {algo.upper()}: training game score vs {xlabel}")
-            ax.set_xlabel(xlabel)
-            ax.grid(alpha=0.3)
-            if ax.lines:
-                ax.legend(fontsize=8)
-        row[0].set_ylabel("mean score of whole games (min-max over seeds)")
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
 
 
 def run_case(case: Case, args: argparse.Namespace, results: Results) -> list[Row]:

@@ -513,8 +513,15 @@ def seed_statistics(curves: Sequence[Curve]) -> dict[str, np.ndarray]:
     }
 
 
-def plot_curves(curves: Sequence[Curve], out: Path, smooth: int = 1) -> Path:
-    """One row per algo x game, columns return vs env steps and vs training seconds; one line
+def plot_curves(
+    curves: Sequence[Curve],
+    out: Path,
+    smooth: int = 1,
+    measure: str = "greedy return",
+    ylabel: str = "mean return (min-max over seeds)",
+    prefix: str = "MinAtar ",
+) -> Path:
+    """One row per algo x game, columns `measure` vs env steps and vs training seconds; one line
     per library (mean over seeds) with a min-max band over seeds; a PNG at `out`."""
     import matplotlib
 
@@ -540,12 +547,12 @@ def plot_curves(curves: Sequence[Curve], out: Path, smooth: int = 1) -> Path:
                 )
                 ax.fill_between(x, low, high, color=color, alpha=0.2)
         for ax, xlabel in zip(row, ("environment steps", "training seconds"), strict=True):
-            ax.set_title(f"MinAtar {game} {algo.upper()}: greedy return vs {xlabel}")
+            ax.set_title(f"{prefix}{game} {algo.upper()}: {measure} vs {xlabel}")
             ax.set_xlabel(xlabel)
             ax.grid(alpha=0.3)
             if ax.lines:
                 ax.legend(fontsize=8)
-        row[0].set_ylabel("mean return (min-max over seeds)")
+        row[0].set_ylabel(ylabel)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
