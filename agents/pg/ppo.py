@@ -179,7 +179,7 @@ class PPOAgent(Agent[PPOConfig]):
         whole = _Minibatch(obs, actions, old_log_prob, old_values, flat_advantages, flat_returns)
         if c.minibatches == 1 and c.normalize_advantage and size > 1:
             whole = whole._replace(advantages=standardize_tensor(flat_advantages))
-        sums = torch.zeros(len(_LOGGED))
+        sums = torch.zeros(len(_LOGGED), device=self.device)  # the losses' device (CUDA too)
         steps, stopped = 0, False
         for _ in range(c.epochs):
             for batch in self._minibatches(whole, size):
