@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rlkit.agent import EnvSpec, Transition
-from rlkit.agents.pg.a2c import A2CAgent, A2CConfig
+from rlkit.agents.pg.a2c import A2CAgent, A2CConfig, RolloutBuffer
 from rlkit.agents.pg.policies import GaussianHead
 from rlkit.config import from_dict
 from rlkit.errors import NonFiniteLossError, SpaceError
@@ -99,6 +99,28 @@ def test_truncation_bootstraps_from_the_final_obs_termination_does_not(
     # env 0: G0 = 1 + 0.5 * V(final obs 8) = 5; env 1: G0 = 1 (no bootstrap);
     # both: G1 = 1 + 0.5 * 4 = 3
     np.testing.assert_allclose(seen["returns"], [[5, 1], [3, 3]])
+
+
+def test_next_values_reuse_the_next_rows_values_and_evaluate_only_the_rest() -> None:
+    buffer = RolloutBuffer(n_steps=3)
+    # env 0 ends at t=0 (final obs 9, then a reset to 5); env 1 goes on; obs is x itself
+    buffer.add(step([1, 2], [9, 3], [0, 0], terminated=(True, False)), np.zeros(2))
+    buffer.add(step([5, 3], [6, 4], [0, 0]), np.zeros(2))
+    buffer.add(step([6, 4], [7, 8], [0, 0]), np.zeros(2))
+    values = np.array([[10.0, 20.0], [50.0, 30.0], [60.0, 40.0]], dtype=np.float32)
+    asked: list[np.ndarray] = []
+
+    def value_of(rows: np.ndarray) -> np.ndarray:
+        asked.append(rows.copy())
+        return rows[:, 0] * 10.0  # V(x) = 10 x, as `values` holds
+
+    next_values = buffer.next_values(values, value_of)
+    np.testing.assert_array_equal(next_values, [[90, 30], [60, 40], [70, 80]])
+    assert len(asked) == 1  # one batch: the episode end and the last row, nothing else
+    np.testing.assert_array_equal(asked[0][:, 0], [9, 7, 8])
+    buffer.arrays["next_obs"][1, 1] += 0.5  # e.g. normalised with moved statistics
+    buffer.next_values(values, value_of)
+    np.testing.assert_array_equal(asked[1][:, 0], [9, 4.5, 7, 8])
 
 
 def test_n_step_1_advantage_is_the_td_error() -> None:

@@ -1,5 +1,5 @@
 """rlkit.nn's shared helpers by hand: gradient-norm clipping, the non-finite loss check, the numpy
-MLP forward pass and its layers, and flat parameter buffers."""
+MLP forward pass and its layers, and flat parameter buffers (conv kernels channels-last)."""
 
 import math
 
@@ -205,6 +205,39 @@ def test_flat_parameters_without_gradients_are_frozen() -> None:
     assert all(p.grad is None for p in net.parameters())
     with pytest.raises(AssertionError, match="^FlatParameters built without gradients$"):
         flat.zero_grad()
+
+
+def small_cnn() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 2 * 2, 2))
+
+
+def test_conv_kernels_sit_channels_last_in_the_buffer_with_values_and_gradients_kept() -> None:
+    net = small_cnn()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.randn(5, 2, 4, 4, generator=torch.Generator().manual_seed(1))
+    clone = small_cnn()
+    clone(x).pow(2).sum().backward()
+    flat = FlatParameters.of(net)
+    kernel = net[0].weight
+    assert kernel.shape == (3, 2, 3, 3)
+    assert kernel.is_contiguous(memory_format=torch.channels_last)
+    assert not kernel.is_contiguous()
+    assert kernel.data_ptr() == flat.data.data_ptr()
+    # the buffer holds the kernel in (out, h, w, in) order: the input channel varies fastest
+    assert flat.data[0].item() == before["0.weight"][0, 0, 0, 0].item()
+    assert flat.data[1].item() == before["0.weight"][0, 1, 0, 0].item()
+    assert flat.data[2].item() == before["0.weight"][0, 0, 0, 1].item()
+    for name, value in net.state_dict().items():
+        torch.testing.assert_close(value, before[name], rtol=0, atol=0)
+    assert net[0].weight.grad is not None
+    assert net[0].weight.grad.stride() == kernel.stride()
+    net(x).pow(2).sum().backward()
+    for mine, theirs in zip(net.parameters(), clone.parameters(), strict=True):
+        torch.testing.assert_close(mine.grad, theirs.grad)  # backward fills the strided views
+    fresh = small_cnn()
+    fresh.load_state_dict(net.state_dict())  # a checkpoint's tensors load into either layout
+    torch.testing.assert_close(fresh(x), net(x))
 
 
 @pytest.mark.parametrize("kind", ["numpy", "torch"])

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from rlkit.agent import Agent, EnvSpec, Transition, register_agent
 from rlkit.agents.pg.inputs import InputNormalization
@@ -24,6 +24,7 @@ from rlkit.agents.pg.policies import (
     clip_and_step,
     decay_learning_rate,
     rollout_tensor,
+    state_values,
 )
 from rlkit.nn.networks import resolve_device
 from rlkit.nn.optim import check_finite_loss
@@ -85,6 +86,26 @@ class RolloutBuffer:
             self.arrays[name][self.position] = x
         self.position += 1
 
+    def next_values(
+        self, values: np.ndarray, value_of: Callable[[np.ndarray], np.ndarray]
+    ) -> np.ndarray:
+        """V(next_obs), (T, N), from V(obs) `values`: where next_obs[t] is obs[t + 1] (the
+        episode went on: most rows) that is values[t + 1], already computed; `value_of` (a batch
+        of observations -> their values) evaluates only the other rows: the last step, episode
+        ends, observations normalised with statistics that moved in between. On pixels this
+        saves a CNN forward pass over the whole rollout (SB3 and CleanRL reuse values the same
+        way)."""
+        obs, next_obs = self.arrays["obs"], self.arrays["next_obs"]
+        length, num_envs = values.shape
+        went_on = np.zeros((length, num_envs), dtype=bool)
+        if length > 1:
+            went_on[:-1] = (next_obs[:-1] == obs[1:]).reshape(length - 1, num_envs, -1).all(2)
+        result = np.empty_like(values)
+        result[:-1][went_on[:-1]] = values[1:][went_on[:-1]]
+        if not went_on.all():
+            result[~went_on] = value_of(next_obs[~went_on])
+        return result
+
     def state_dict(self) -> dict[str, Any]:
         return {"position": self.position, "arrays": dict(self.arrays)}
 
@@ -136,10 +157,11 @@ class A2CAgent(Agent[A2CConfig]):
         obs = rollout_tensor(data["obs"], self.device)
         outputs = self.passes.forward(obs, rollout_tensor(data["action"], self.device))
         assert outputs.values is not None
-        with torch.no_grad():
-            next_values = self.net.values(rollout_tensor(data["next_obs"], self.device))
-        value_array = outputs.values.view(length, num_envs).cpu().numpy()
-        returns, advantages = self.targets(value_array, next_values.view(length, -1).cpu().numpy())
+        value_array = outputs.values.detach().view(length, num_envs).cpu().numpy()
+        next_values = self.rollout.next_values(
+            value_array, lambda rows: state_values(self.net, rows, self.device)
+        )
+        returns, advantages = self.targets(value_array, next_values)
         if c.normalize_advantage:
             advantages = standardize(advantages)
         loss = policy_gradient_loss(

@@ -34,6 +34,13 @@ def rollout_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return batch_tensor(array.reshape(-1, *array.shape[2:]), device)
 
 
+def state_values(net: ActorCritic, obs: np.ndarray, device: torch.device) -> np.ndarray:
+    """V(obs) of a numpy batch as numpy, without gradients."""
+    with torch.no_grad():
+        values: np.ndarray = net.values(batch_tensor(obs, device)).cpu().numpy()
+    return values
+
+
 @dataclass
 class PolicyGradientConfig:
     """Settings shared by the policy-gradient agents (REINFORCE, A2C)."""

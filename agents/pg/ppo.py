@@ -40,6 +40,7 @@ from rlkit.agents.pg.policies import (
     clip_and_step,
     decay_learning_rate,
     rollout_tensor,
+    state_values,
 )
 from rlkit.errors import ConfigError
 from rlkit.nn.networks import resolve_device
@@ -156,13 +157,15 @@ class PPOAgent(Agent[PPOConfig]):
         )
         with torch.no_grad():
             old_log_prob, _, old_values = self.net.evaluate(obs, actions)
-            next_values = self.net.values(rollout_tensor(data["next_obs"], self.device))
         assert old_values is not None
         values = old_values.view(length, num_envs).cpu().numpy()
+        next_values = self.rollout.next_values(
+            values, lambda rows: state_values(self.net, rows, self.device)
+        )
         advantages = gae(
             data["reward"],
             values,
-            next_values.view(length, num_envs).cpu().numpy(),
+            next_values,
             data["terminated"],
             data["truncated"],
             c.gamma,

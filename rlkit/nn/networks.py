@@ -55,7 +55,10 @@ class NatureCNN(nn.Module):
         self.out_features = features
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        x = frames.float() / 255.0 if frames.dtype == torch.uint8 else frames
+        x = frames
+        if frames.dtype == torch.uint8:  # one copy converts and goes channels-last, the
+            # kernels' layout in FlatParameters
+            x = frames.to(torch.float32, memory_format=torch.channels_last).div_(255.0)
         out: torch.Tensor = self.fc(self.convs(x))
         return out
 
