@@ -55,7 +55,8 @@ def test_quick_a2c_profile_splits_an_iteration_and_compares_the_variants() -> No
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    parts = dict(re.findall(r"^(env step|CNN backward|CNN forward, training)\s+([\d,]+)", out, re.M))
+    named = r"^(env step|CNN backward|CNN forward, training)\s+([\d,]+)"
+    parts = dict(re.findall(named, out, re.M))
     assert set(parts) == {"env step", "CNN backward", "CNN forward, training"}
     assert all(int(v.replace(",", "")) > 0 for v in parts.values())
     shares = [float(s) for s in re.findall(r"^\D+[\d,]+\s+([\d.]+)%$", out, re.M)]
