@@ -196,3 +196,78 @@ def test_reinforce_refuses_normalisation() -> None:
     config = from_dict(ReinforceConfig, {"normalize_observations": True, "device": "cpu"}, "agent")
     with pytest.raises(ConfigError, match="'reinforce' .* has no normalisation"):
         ReinforceAgent(config, EnvSpec("Test-v0", BOX2, gym.spaces.Discrete(2), 1), seed=0)
+
+
+GRIDS = gym.spaces.Box(0, 1, (10, 10, 4), np.bool_)  # MinAtar-like frames: the CNN (torch) path
+
+
+def grid_steps(a: PPOAgent, steps: int, seed: int, acted: bool) -> None:
+    """`steps` vector steps of random grids; the agent acts on each first when `acted`."""
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        obs = rng.random((2, 10, 10, 4)) < 0.3
+        action = a.act(obs, explore=True) if acted else rng.integers(2, size=2)
+        a.observe(Transition(obs, action, rng.normal(size=2).astype(np.float32),
+                             rng.random((2, 10, 10, 4)) < 0.3, rng.random(2) < 0.2,
+                             np.zeros(2, bool)))  # fmt: skip
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_on_the_torch_path_acting_records_the_old_log_probs_and_values_the_update_uses(
+    shared: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = PPOAgent(
+        from_dict(PPOConfig, {"device": "cpu", "n_steps": 4, "minibatches": 1, "epochs": 1,
+                              "shared_trunk": shared}, "agent"),  # fmt: skip
+        EnvSpec("Grid-v0", GRIDS, gym.spaces.Discrete(2), 2),
+        seed=0,
+    )
+    assert a.actor.numpy_policy is None
+    grid_steps(a, 4, seed=1, acted=True)
+    data = a.rollout.arrays
+    with torch.no_grad():
+        log_prob, _, values = a.net.evaluate(
+            torch.as_tensor(data["obs"].reshape(8, 10, 10, 4)),
+            torch.as_tensor(data["action"].reshape(8)),
+        )
+    assert values is not None
+    np.testing.assert_allclose(data["old_log_prob"].reshape(8), log_prob.numpy(), atol=1e-5)
+    np.testing.assert_allclose(data["old_value"].reshape(8), values.numpy(), atol=1e-5)
+    calls: list[bool] = []
+    evaluate = a.net.evaluate
+
+    def spy(obs: torch.Tensor, actions: torch.Tensor) -> Any:
+        calls.append(torch.is_grad_enabled())
+        return evaluate(obs, actions)
+
+    monkeypatch.setattr(a.net, "evaluate", spy)
+    metrics = a.update()
+    assert metrics["approx_kl"] == pytest.approx(0.0, abs=1e-6)  # its own policy's log-probs
+    assert False not in calls  # no forward pass without gradients over the rollout
+
+
+def test_steps_the_agent_did_not_act_on_get_their_log_probs_computed_by_the_update() -> None:
+    def make() -> PPOAgent:
+        torch.manual_seed(0)
+        return PPOAgent(
+            from_dict(PPOConfig, {"device": "cpu", "n_steps": 4, "minibatches": 1}, "agent"),
+            EnvSpec("Grid-v0", GRIDS, gym.spaces.Discrete(2), 2),
+            seed=0,
+        )
+
+    recorded, computed = make(), make()
+    grid_steps(recorded, 4, seed=3, acted=True)
+    actions = recorded.rollout.arrays["action"].copy()
+    rng = np.random.default_rng(3)  # the same steps, observed without acting
+    for t in range(4):
+        obs = rng.random((2, 10, 10, 4)) < 0.3
+        computed.observe(Transition(obs, actions[t], rng.normal(size=2).astype(np.float32),
+                                    rng.random((2, 10, 10, 4)) < 0.3, rng.random(2) < 0.2,
+                                    np.zeros(2, bool)))  # fmt: skip
+    assert np.isnan(computed.rollout.arrays["old_log_prob"]).all()
+    assert not np.isnan(recorded.rollout.arrays["old_log_prob"]).any()
+    first, second = recorded.update(), computed.update()
+    for name in ("policy_loss", "value_loss", "approx_kl", "explained_variance"):
+        assert first[name] == pytest.approx(second[name], rel=1e-4, abs=1e-6), name
+    for mine, theirs in zip(recorded.net.parameters(), computed.net.parameters(), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-6)

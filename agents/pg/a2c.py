@@ -72,17 +72,26 @@ class RolloutBuffer:
     def full(self) -> bool:
         return self.position == self.n_steps
 
-    def add(self, transition: Transition, actions: np.ndarray) -> None:
-        """Store one vector step; `actions` replaces transition.action (unclipped samples)."""
+    def add(
+        self,
+        transition: Transition,
+        actions: np.ndarray,
+        extras: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        """Store one vector step; `actions` replaces transition.action (unclipped samples);
+        `extras` are more per-env arrays to keep (an array first seen mid-rollout, as after
+        loading an older checkpoint, starts as NaN)."""
         if self.full:
             self.position = 0
-        values = transition._replace(action=actions)._asdict()
-        if not self.arrays:
-            self.arrays = {
-                name: np.empty((self.n_steps, *np.shape(x)), np.asarray(x).dtype)
-                for name, x in values.items()
-            }
+        values = {**transition._replace(action=actions)._asdict(), **(extras or {})}
         for name, x in values.items():
+            if name not in self.arrays:
+                x = np.asarray(x)
+                self.arrays[name] = (
+                    np.full((self.n_steps, *x.shape), np.nan, x.dtype)
+                    if (x.dtype.kind == "f")
+                    else np.empty((self.n_steps, *x.shape), x.dtype)
+                )
             self.arrays[name][self.position] = x
         self.position += 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -274,17 +274,26 @@ class ActorCritic(nn.Module):
         out: torch.Tensor = self.value_head(trunk(obs)).squeeze(1)
         return out
 
+    def policy_params_and_values(
+        self, obs: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """pi(.|obs)'s logits or means and V(obs) (None without a value head); one trunk pass
+        if shared."""
+        features = self.actor_trunk(obs)
+        params: torch.Tensor = self.head(features)
+        if self.value_head is None:
+            return params, None
+        if self.critic_trunk is not None:
+            features = self.critic_trunk(obs)
+        return params, self.value_head(features).squeeze(1)
+
     def evaluate(
         self, obs: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """log pi(a|s), entropy and V(s) (None without a value head); one trunk pass if shared."""
-        features = self.actor_trunk(obs)
-        log_prob, entropy = self.head.log_prob_entropy(self.head(features), actions)
-        if self.value_head is None:
-            return log_prob, entropy, None
-        if self.critic_trunk is not None:
-            features = self.critic_trunk(obs)
-        return log_prob, entropy, self.value_head(features).squeeze(1)
+        params, values = self.policy_params_and_values(obs)
+        log_prob, entropy = self.head.log_prob_entropy(params, actions)
+        return log_prob, entropy, values
 
     def critic_parameters(self) -> list[nn.Parameter]:
         """Parameters only the value loss trains (empty without a separate value trunk)."""
@@ -358,37 +367,70 @@ def numpy_policy(net: ActorCritic, device: torch.device) -> list[Layer] | None:
     return numpy_layers([*net.actor_trunk.body, net.head.linear])
 
 
+class ActedOutputs(NamedTuple):
+    """What the acting forward pass already knew of its actions: log pi(a|s) and V(s)."""
+
+    log_prob: np.ndarray
+    value: np.ndarray
+
+
 class PolicySampler:
     """Acts with an ActorCritic's policy: samples (explore) or takes the mode, clips Box actions
-    to the bounds, and remembers the unclipped samples so the update uses their log-probs."""
+    to the bounds, and remembers the unclipped samples so the update uses their log-probs.
 
-    def __init__(self, net: ActorCritic, action_space: gym.Space[Any], device: torch.device):
+    With `record_outputs` (PPO), an exploring step on the torch path (CNNs, CUDA) also keeps
+    the sampled actions' log-probs and V(s) from the same forward pass (`acted`), so the update
+    need not run the network over the rollout again; the numpy MLP path records nothing (its
+    update recomputes them: on an MLP that costs little)."""
+
+    def __init__(
+        self,
+        net: ActorCritic,
+        action_space: gym.Space[Any],
+        device: torch.device,
+        record_outputs: bool = False,
+    ):
         self.net, self.device = net, device
         self.numpy_policy = numpy_policy(net, device)
         self.box = action_space if isinstance(action_space, gym.spaces.Box) else None
+        self.record_outputs = record_outputs and net.value_head is not None
         self._last_sent: np.ndarray | None = None
         self._last_sampled: np.ndarray | None = None
+        self._acted: tuple[np.ndarray, ActedOutputs] | None = None  # (actions sent, outputs)
 
     def policy_params(self, obs: np.ndarray) -> np.ndarray:
         """Logits or means of pi(.|obs) as numpy, from numpy observations."""
         if self.numpy_policy is not None:
             return mlp_forward(self.numpy_policy, obs)
-        with torch.no_grad():
-            params = self.net.policy_params(torch.as_tensor(obs, device=self.device))
+        with torch.inference_mode():
+            params = self.net.policy_params(batch_tensor(obs, self.device))
         array: np.ndarray = params.cpu().numpy()
         return array
 
     def act(self, obs: np.ndarray, explore: bool, rng: np.random.Generator) -> np.ndarray:
         """One action per row of `obs`, ready for the env."""
-        array = self.policy_params(obs)
+        self._acted = None
+        recording = explore and self.record_outputs and self.numpy_policy is None
+        if recording:
+            with torch.inference_mode():
+                params, values = self.net.policy_params_and_values(batch_tensor(obs, self.device))
+            array: np.ndarray = params.cpu().numpy()
+        else:
+            array = self.policy_params(obs)
         head = self.net.head
         actions = head.sample(array, rng) if explore else head.mode(array)
-        if self.box is None:
-            return actions
-        sampled = actions.reshape(len(obs), *self.box.shape).astype(self.box.dtype, copy=False)
-        sent: np.ndarray = np.clip(sampled, self.box.low, self.box.high)
-        if explore:
-            self._last_sent, self._last_sampled = sent, sampled
+        sent = actions
+        if self.box is not None:
+            sampled = actions.reshape(len(obs), *self.box.shape).astype(self.box.dtype, copy=False)
+            sent = np.clip(sampled, self.box.low, self.box.high)
+            if explore:
+                self._last_sent, self._last_sampled = sent, sampled
+        if recording:
+            assert values is not None
+            with torch.inference_mode():
+                taken = torch.as_tensor(actions, device=self.device)
+                log_prob, _ = head.log_prob_entropy(params, taken)
+            self._acted = sent, ActedOutputs(log_prob.cpu().numpy(), values.cpu().numpy())
         return sent
 
     def taken(self, actions: np.ndarray) -> np.ndarray:
@@ -398,6 +440,13 @@ class PolicySampler:
             assert sampled is not None
             return sampled
         return actions
+
+    def acted(self, actions: np.ndarray) -> ActedOutputs | None:
+        """The recorded log-probs and values of the last exploring step if `actions` are the
+        ones it sent (None otherwise, or if nothing was recorded)."""
+        if self._acted is None or not np.array_equal(self._acted[0], actions):
+            return None
+        return self._acted[1]
 
 
 def build_optimizer(net: ActorCritic, config: PolicyGradientConfig) -> torch.optim.Optimizer:

@@ -30,6 +30,7 @@ from rlkit.agents.pg.inputs import InputNormalization
 from rlkit.agents.pg.losses import ppo_loss
 from rlkit.agents.pg.passes import actor_critic_pass
 from rlkit.agents.pg.policies import (
+    ActedOutputs,
     GaussianHead,
     PolicyGradientConfig,
     PolicySampler,
@@ -126,7 +127,8 @@ class PPOAgent(Agent[PPOConfig]):
             )
         self.device = resolve_device(config.device)
         self.net = build_actor_critic(config, spec, with_value=True, device=self.device)
-        self.actor = PolicySampler(self.net, spec.action_space, self.device)
+        self.actor = PolicySampler(self.net, spec.action_space, self.device, record_outputs=True)
+        self._acted_obs: np.ndarray | None = None
         self.passes = actor_critic_pass(self.net, config.manual_backward)
         self.optimizer = build_optimizer(self.net, config)
         self.rollout = RolloutBuffer(config.n_steps)
@@ -135,11 +137,19 @@ class PPOAgent(Agent[PPOConfig]):
         self.updates = 0
 
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+        self._acted_obs = obs
         return self.actor.act(self.inputs.observations(obs, update=explore), explore, self.rng)
 
     def observe(self, transition: Transition) -> None:
+        """Store the step; with the acting pass's log-probs and values where it recorded them
+        for this very step (else NaN: the update computes them)."""
         taken = self.actor.taken(transition.action)
-        self.rollout.add(self.inputs.transition(transition), taken)
+        acted = self.actor.acted(transition.action) if transition.obs is self._acted_obs else None
+        if acted is None:
+            missing = np.full(len(transition.reward), np.nan, np.float32)
+            acted = ActedOutputs(missing, missing)
+        extras = {"old_log_prob": acted.log_prob, "old_value": acted.value}
+        self.rollout.add(self.inputs.transition(transition), taken, extras)
         self.steps += len(transition.reward)
 
     def update(self) -> dict[str, float]:
@@ -155,10 +165,15 @@ class PPOAgent(Agent[PPOConfig]):
             rollout_tensor(data["obs"], self.device),
             rollout_tensor(data["action"], self.device),
         )
-        with torch.no_grad():
-            old_log_prob, _, old_values = self.net.evaluate(obs, actions)
-        assert old_values is not None
-        values = old_values.view(length, num_envs).cpu().numpy()
+        recorded = data["old_log_prob"], data["old_value"]
+        if np.isnan(recorded[0]).any() or np.isnan(recorded[1]).any():
+            with torch.no_grad():
+                old_log_prob, _, old_values = self.net.evaluate(obs, actions)
+            assert old_values is not None
+            values = old_values.view(length, num_envs).cpu().numpy()
+        else:  # the acting passes' own (PolicySampler's record_outputs)
+            old_log_prob, old_values = (rollout_tensor(x, self.device) for x in recorded)
+            values = recorded[1]
         next_values = self.rollout.next_values(
             values, lambda rows: state_values(self.net, rows, self.device)
         )
