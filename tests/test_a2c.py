@@ -267,3 +267,70 @@ def test_tensorboard_has_the_metrics(tmp_path: Path) -> None:
         steps, values = read_scalars(tmp_path / "run", tag)
         assert steps.size > 0, tag
         assert np.isfinite(values).all(), tag
+
+
+GRIDS = gym.spaces.Box(0, 1, (10, 10, 4), np.bool_)  # MinAtar-like frames: the CNN (torch) path
+
+
+def grid_agent() -> A2CAgent:
+    torch.manual_seed(0)
+    config = from_dict(A2CConfig, {"device": "cpu", "n_steps": 3}, "agent")
+    return A2CAgent(config, EnvSpec("Grid-v0", GRIDS, gym.spaces.Discrete(3), 2), seed=0)
+
+
+def grid_rollout(seed: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [
+        (rng.random((2, 10, 10, 4)) < 0.3, rng.normal(size=2).astype(np.float32),
+         rng.random((2, 10, 10, 4)) < 0.3, rng.random(2) < 0.3)
+        for _ in range(3)
+    ]  # fmt: skip
+
+
+def test_on_the_torch_path_the_update_backpropagates_through_the_acting_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    acting, observing = grid_agent(), grid_agent()
+    assert acting.per_step
+    forwards: list[int] = []
+    original = acting.net.policy_params_and_values
+
+    def counted(obs: torch.Tensor) -> Any:
+        forwards.append(len(obs))
+        return original(obs)
+
+    monkeypatch.setattr(acting.net, "policy_params_and_values", counted)
+    for obs, reward, next_obs, done in grid_rollout(4):
+        action = acting.act(obs, explore=True)
+        step_ = Transition(obs, action, reward, next_obs, done, np.zeros(2, bool))
+        acting.observe(step_)
+        observing.observe(step_._replace(obs=obs.copy()))  # not acted on: no kept pass
+    assert len(forwards) == 3
+    assert [k is not None for k in acting.kept] == [True, True, True]
+    assert observing.kept == [None, None, None]
+    first, second = acting.update(), observing.update()
+    assert len(forwards) == 3  # the update ran no policy forward pass of its own
+    assert acting.kept == []
+    # the passes run again (a resumed run's first rollout) give the very same step
+    for mine, theirs in zip(acting.net.parameters(), observing.net.parameters(), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=0)
+    assert first == second
+
+
+def test_a_state_dict_taken_mid_rollout_resumes_to_the_same_update() -> None:
+    whole, stopped = grid_agent(), grid_agent()
+    steps = grid_rollout(5)
+    for agent_ in (whole, stopped):
+        for obs, reward, next_obs, done in steps[:2]:
+            action = agent_.act(obs, explore=True)
+            agent_.observe(Transition(obs, action, reward, next_obs, done, np.zeros(2, bool)))
+    resumed = grid_agent()
+    resumed.load_state_dict(stopped.state_dict())
+    for agent_ in (whole, resumed):
+        obs, reward, next_obs, done = steps[2]
+        action = agent_.act(obs, explore=True)
+        agent_.observe(Transition(obs, action, reward, next_obs, done, np.zeros(2, bool)))
+    assert [k is not None for k in resumed.kept] == [True]  # steps 0 and 1 have none
+    assert whole.update() == resumed.update()
+    for mine, theirs in zip(whole.net.parameters(), resumed.net.parameters(), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=0)

@@ -216,12 +216,15 @@ def grid_steps(a: PPOAgent, steps: int, seed: int, acted: bool) -> None:
 def test_on_the_torch_path_acting_records_the_old_log_probs_and_values_the_update_uses(
     shared: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    a = PPOAgent(
-        from_dict(PPOConfig, {"device": "cpu", "n_steps": 4, "minibatches": 1, "epochs": 1,
-                              "shared_trunk": shared}, "agent"),  # fmt: skip
-        EnvSpec("Grid-v0", GRIDS, gym.spaces.Discrete(2), 2),
-        seed=0,
-    )
+    settings = {
+        "device": "cpu",
+        "n_steps": 4,
+        "minibatches": 1,
+        "epochs": 1,
+        "shared_trunk": shared,
+    }
+    config = from_dict(PPOConfig, settings, "agent")
+    a = PPOAgent(config, EnvSpec("Grid-v0", GRIDS, gym.spaces.Discrete(2), 2), seed=0)
     assert a.actor.numpy_policy is None
     grid_steps(a, 4, seed=1, acted=True)
     data = a.rollout.arrays

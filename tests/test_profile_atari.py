@@ -55,14 +55,14 @@ def test_quick_a2c_profile_splits_an_iteration_and_compares_the_variants() -> No
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    named = r"^(env step|CNN backward|CNN forward, training)\s+([\d,]+)"
+    named = r"^(env step|CNN backward|CNN forward, acting)\s+([\d,]+)"
     parts = dict(re.findall(named, out, re.M))
-    assert set(parts) == {"env step", "CNN backward", "CNN forward, training"}
+    assert set(parts) == {"env step", "CNN backward", "CNN forward, acting"}
     assert all(int(v.replace(",", "")) > 0 for v in parts.values())
     shares = [float(s) for s in re.findall(r"^\D+[\d,]+\s+([\d.]+)%$", out, re.M)]
     assert sum(shares) == pytest.approx(100, abs=1)  # the parts add up to the total
     total = re.search(r"^total\s+([\d,]+)\s+= ([\d,]+) env steps/s", out, re.M)
     assert total is not None
     assert re.search(r"^CNN floor: [\d,]+ µs/step .* rlkit takes [\d.]+x the floor$", out, re.M)
-    for name in ("no-channels-last", "no-value-reuse"):
+    for name in ("no-channels-last", "no-value-reuse", "no-kept-graphs", "none"):
         assert re.search(rf"^now vs {name}: .* speed-up [\d.]+x", out, re.M), out

@@ -8,21 +8,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from rlkit.agent import Agent, EnvSpec, Transition, register_agent
 from rlkit.agents.pg.inputs import InputNormalization
 from rlkit.agents.pg.losses import policy_gradient_loss
-from rlkit.agents.pg.passes import actor_critic_pass
+from rlkit.agents.pg.passes import AutogradPass, Outputs, actor_critic_pass
 from rlkit.agents.pg.policies import (
     GaussianHead,
+    KeptForward,
     PolicyGradientConfig,
     PolicySampler,
+    batch_tensor,
     build_actor_critic,
     build_optimizer,
     check_box_only_options,
     check_policy_spaces,
     clip_and_step,
     decay_learning_rate,
+    numpy_policy,
     rollout_tensor,
     state_values,
 )
@@ -138,8 +142,15 @@ class A2CAgent(Agent[A2CConfig]):
         check_box_only_options(config, spec, "a2c")
         self.device = resolve_device(config.device)
         self.net = build_actor_critic(config, spec, with_value=True, device=self.device)
-        self.actor = PolicySampler(self.net, spec.action_space, self.device)
         self.passes = actor_critic_pass(self.net, config.manual_backward)
+        # where acting runs the torch network (CNNs, CUDA), the update learns through the
+        # acting passes' own graphs (see `_forward`)
+        self.per_step = numpy_policy(self.net, self.device) is None
+        self.actor = PolicySampler(
+            self.net, spec.action_space, self.device, keep_graph=self.per_step
+        )
+        self.kept: list[KeptForward | None] = []
+        self._acted_obs: np.ndarray | None = None
         self.optimizer = build_optimizer(self.net, config)
         self.rollout = RolloutBuffer(config.n_steps)
         self.inputs = InputNormalization(config, spec)
@@ -147,10 +158,16 @@ class A2CAgent(Agent[A2CConfig]):
         self.updates = 0
 
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+        self._acted_obs = obs
         return self.actor.act(self.inputs.observations(obs, update=explore), explore, self.rng)
 
     def observe(self, transition: Transition) -> None:
         taken = self.actor.taken(transition.action)
+        if self.rollout.full:
+            self.kept.clear()
+        if self.per_step:
+            acted = transition.obs is self._acted_obs
+            self.kept.append(self.actor.kept(transition.action) if acted else None)
         self.rollout.add(self.inputs.transition(transition), taken)
         self.steps += len(transition.reward)
 
@@ -163,8 +180,7 @@ class A2CAgent(Agent[A2CConfig]):
         """One gradient step on the rollout."""
         c, data = self.config, self.rollout.arrays
         length, num_envs = data["reward"].shape
-        obs = rollout_tensor(data["obs"], self.device)
-        outputs = self.passes.forward(obs, rollout_tensor(data["action"], self.device))
+        outputs = self._forward()
         assert outputs.values is not None
         value_array = outputs.values.detach().view(length, num_envs).cpu().numpy()
         next_values = self.rollout.next_values(
@@ -196,6 +212,30 @@ class A2CAgent(Agent[A2CConfig]):
             metrics["action_std"] = float(self.net.head.log_std.detach().exp().mean())
         return metrics
 
+    def _forward(self) -> Outputs:
+        """The rollout's outputs with what backward needs. The torch path (CNNs, CUDA) runs one
+        forward pass per stored step, at the acting batch size: the acting passes' own, kept
+        with their graphs (the parameters have not moved since), or, if a step was not acted
+        on (a resumed run's first rollout), those same passes run again, so that results do not
+        depend on which; the hand-written MLP pass runs the rollout as one batch."""
+        data = self.rollout.arrays
+        actions = rollout_tensor(data["action"], self.device)
+        if not self.per_step or not isinstance(self.passes, AutogradPass):
+            return self.passes.forward(rollout_tensor(data["obs"], self.device), actions)
+        forwards = self.kept
+        if len(forwards) != len(data["obs"]) or None in forwards:
+            forwards = [
+                KeptForward(*self.net.policy_params_and_values(batch_tensor(obs, self.device)))
+                for obs in data["obs"]
+            ]  # all again, in step order: autograd then sums the gradients in the same order
+        self.kept = []
+        values = [f.values for f in forwards if f is not None and f.values is not None]
+        return self.passes.outputs(
+            torch.cat([f.params for f in forwards if f is not None]),
+            torch.cat(values) if values else None,
+            actions,
+        )
+
     def targets(self, values: np.ndarray, next_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(returns, advantages) of the stored rollout, (T, N) each, from V(s) and V(s')."""
         c, data = self.config, self.rollout.arrays
@@ -224,5 +264,6 @@ class A2CAgent(Agent[A2CConfig]):
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
         self.rollout.load_state_dict(state["rollout"])
+        self.kept.clear()  # graphs are not saved: the update runs those passes again
         self.inputs.load_state_dict(state.get("inputs", {}))
         self.steps, self.updates = state["counters"]

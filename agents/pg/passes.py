@@ -60,7 +60,14 @@ class AutogradPass(ActorCriticPass):
     """Any ActorCritic on any device, through its modules and autograd."""
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> Outputs:
-        log_prob, entropy, values = self.net.evaluate(obs, actions)
+        return self.outputs(*self.net.policy_params_and_values(obs), actions)
+
+    def outputs(
+        self, params: torch.Tensor, values: torch.Tensor | None, actions: torch.Tensor
+    ) -> Outputs:
+        """The Outputs of a forward pass already run (policy parameters and values still
+        attached to their graph) for the taken `actions`."""
+        log_prob, entropy = self.net.head.log_prob_entropy(params, actions)
         tape: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] = (log_prob, entropy, values)
         detached = None if values is None else values.detach()
         return Outputs(log_prob.detach(), entropy.detach(), detached, tape)

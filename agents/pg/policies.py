@@ -374,14 +374,24 @@ class ActedOutputs(NamedTuple):
     value: np.ndarray
 
 
+class KeptForward(NamedTuple):
+    """An acting forward pass kept with its graph: pi's parameters and V(s), not detached."""
+
+    params: torch.Tensor
+    values: torch.Tensor | None
+
+
 class PolicySampler:
     """Acts with an ActorCritic's policy: samples (explore) or takes the mode, clips Box actions
     to the bounds, and remembers the unclipped samples so the update uses their log-probs.
 
-    With `record_outputs` (PPO), an exploring step on the torch path (CNNs, CUDA) also keeps
-    the sampled actions' log-probs and V(s) from the same forward pass (`acted`), so the update
-    need not run the network over the rollout again; the numpy MLP path records nothing (its
-    update recomputes them: on an MLP that costs little)."""
+    On the torch path (CNNs, CUDA) an exploring step can keep what its forward pass computed,
+    so the update need not run the network over the rollout again (the numpy MLP path keeps
+    nothing: on an MLP that costs little):
+    - `record_outputs` (PPO): the sampled actions' log-probs and V(s), as numpy (`acted`);
+    - `keep_graph` (A2C, whose one gradient step uses the acting parameters): pi's parameters
+      and V(s) with their autograd graph (`kept`), for the update to backpropagate through.
+    """
 
     def __init__(
         self,
@@ -389,11 +399,14 @@ class PolicySampler:
         action_space: gym.Space[Any],
         device: torch.device,
         record_outputs: bool = False,
+        keep_graph: bool = False,
     ):
         self.net, self.device = net, device
         self.numpy_policy = numpy_policy(net, device)
         self.box = action_space if isinstance(action_space, gym.spaces.Box) else None
         self.record_outputs = record_outputs and net.value_head is not None
+        self.keep_graph = keep_graph
+        self._kept: tuple[np.ndarray, KeptForward] | None = None  # (actions sent, forward)
         self._last_sent: np.ndarray | None = None
         self._last_sampled: np.ndarray | None = None
         self._acted: tuple[np.ndarray, ActedOutputs] | None = None  # (actions sent, outputs)
@@ -409,12 +422,13 @@ class PolicySampler:
 
     def act(self, obs: np.ndarray, explore: bool, rng: np.random.Generator) -> np.ndarray:
         """One action per row of `obs`, ready for the env."""
-        self._acted = None
-        recording = explore and self.record_outputs and self.numpy_policy is None
-        if recording:
-            with torch.inference_mode():
+        self._acted = self._kept = None
+        torch_path = explore and self.numpy_policy is None
+        recording, keeping = torch_path and self.record_outputs, torch_path and self.keep_graph
+        if recording or keeping:
+            with torch.inference_mode(not keeping):
                 params, values = self.net.policy_params_and_values(batch_tensor(obs, self.device))
-            array: np.ndarray = params.cpu().numpy()
+            array: np.ndarray = params.detach().cpu().numpy()
         else:
             array = self.policy_params(obs)
         head = self.net.head
@@ -431,6 +445,8 @@ class PolicySampler:
                 taken = torch.as_tensor(actions, device=self.device)
                 log_prob, _ = head.log_prob_entropy(params, taken)
             self._acted = sent, ActedOutputs(log_prob.cpu().numpy(), values.cpu().numpy())
+        if keeping:
+            self._kept = sent, KeptForward(params, values)
         return sent
 
     def taken(self, actions: np.ndarray) -> np.ndarray:
@@ -447,6 +463,13 @@ class PolicySampler:
         if self._acted is None or not np.array_equal(self._acted[0], actions):
             return None
         return self._acted[1]
+
+    def kept(self, actions: np.ndarray) -> KeptForward | None:
+        """The kept forward pass of the last exploring step if `actions` are the ones it sent
+        (None otherwise, or if nothing was kept)."""
+        if self._kept is None or not np.array_equal(self._kept[0], actions):
+            return None
+        return self._kept[1]
 
 
 def build_optimizer(net: ActorCritic, config: PolicyGradientConfig) -> torch.optim.Optimizer:

@@ -21,13 +21,21 @@ wrapping the function that does it; a part's time excludes the parts called insi
 
 The floor: the time the CNN work the algorithm cannot avoid takes on this CPU, measured in
 the same process on a bare Nature CNN (channels-last, as rlkit runs it): the acting forward
-at the env batch size, plus the update's training forward and backward at its batch size, plus
-(DQN) the target network's forward. Everything above it is overhead or avoidable work.
+at the env batch size, plus the update's training forwards and backwards at its minibatch
+size (PPO: epochs x minibatches of them; A2C: none, its one gradient step can backpropagate
+through the acting forward, so its floor is a forward and a backward at the env batch size),
+plus (DQN) the target network's forward. Everything above it is overhead or avoidable work.
 
 --compare runs the variants in one process, alternating blocks, each with its own agent and
-envs: "now" (rlkit as it is), and with one cheap win taken back:
-"no-channels-last" (kernels and inputs in NCHW, as before the change),
-"no-value-reuse" (A2C/PPO evaluate V(next_obs) over the whole rollout again).
+envs: "now" (rlkit as it is), with one cheap win taken back, and with all of them taken back:
+- "no-channels-last": kernels and inputs in NCHW (all three);
+- "no-value-reuse": V(next_obs) evaluated over the whole rollout (A2C, PPO);
+- "no-kept-graphs": A2C's update runs its forward passes again instead of backpropagating
+  through the acting passes' graphs;
+- "no-acted-outputs": PPO's update runs a forward pass over the rollout for the old
+  log-probs and values instead of taking the acting passes' own;
+- "none": every win above taken back (rlkit before them, but for A2C running its update's
+  forward pass step by step rather than as one batch).
 
     python experiments/benchmarks/profile_atari.py --quick
     python experiments/benchmarks/profile_atari.py --algos ppo --compare
@@ -57,7 +65,11 @@ from rlkit.nn import flat, networks
 from rlkit.rollout import RolloutState, rollout
 
 ALGOS = ("dqn", "a2c", "ppo")
-VARIANTS = ("now", "no-channels-last", "no-value-reuse")
+VARIANTS = {
+    "dqn": ("now", "no-channels-last"),
+    "a2c": ("now", "no-channels-last", "no-value-reuse", "no-kept-graphs", "none"),
+    "ppo": ("now", "no-channels-last", "no-value-reuse", "no-acted-outputs", "none"),
+}
 PARTS = (
     "env step",
     "acting",
@@ -116,8 +128,21 @@ def experiment(algo: str, prefill: int) -> Experiment:
 
 def instrument(algo: str, agent: Any, envs: Any, profile: Profile) -> None:
     """Wrap the instance's (and its parts') methods with the profile's timers."""
+    acting = [False]
+
+    def act(obs: np.ndarray, explore: bool) -> np.ndarray:
+        acting[0] = True
+        try:
+            return original_act(obs, explore)
+        finally:
+            acting[0] = False
+
+    def network_part() -> str:
+        return "CNN forward, acting" if acting[0] else forward_part()
+
+    original_act = agent.act
     envs.step = profile.wrap(envs.step, "env step")
-    agent.act = profile.wrap(agent.act, "acting")
+    agent.act = profile.wrap(act, "acting")
     agent.observe = profile.wrap(agent.observe, "storage")
     agent.update = profile.wrap(agent.update, "update, rest")
     if algo == "dqn":
@@ -131,9 +156,8 @@ def instrument(algo: str, agent: Any, envs: Any, profile: Profile) -> None:
         agent.replay.add = profile.wrap(agent.replay.add, "storage")
         return
     net = agent.net
-    net.policy_params = profile.wrap(net.policy_params, "CNN forward, acting")
-    net.evaluate = profile.wrap(net.evaluate, forward_part)
-    net.values = profile.wrap(net.values, forward_part)
+    for name in ("policy_params", "policy_params_and_values", "evaluate", "values"):
+        setattr(net, name, profile.wrap(getattr(net, name), network_part))
     agent.passes.backward = profile.wrap(agent.passes.backward, "CNN backward")
 
 
@@ -176,14 +200,14 @@ def full_next_values(
 def variant(name: str) -> Iterator[None]:
     """rlkit as it is ("now") or with one cheap win taken back, while the block lasts."""
     patches: list[tuple[Any, str, Any]] = []
-    if name == "no-channels-last":
-        patches = [
+    if name in ("no-channels-last", "none"):
+        patches += [
             (flat, "in_memory_order", lambda p: p.reshape(-1)),
             (flat, "laid_out_like", lambda chunk, p: chunk.view_as(p)),
             (networks.NatureCNN, "forward", nchw_forward),
         ]
-    elif name == "no-value-reuse":
-        patches = [(a2c_module.RolloutBuffer, "next_values", full_next_values)]
+    if name in ("no-value-reuse", "none"):
+        patches += [(a2c_module.RolloutBuffer, "next_values", full_next_values)]
     originals = [getattr(obj, attr) for obj, attr, _ in patches]
     for obj, attr, value in patches:
         setattr(obj, attr, value)
@@ -206,6 +230,10 @@ class Case:
             self.agent = build_agent(
                 self.exp.agent_name, self.exp.agent, env_spec(self.exp.env, self.envs), 0
             )
+        if name in ("no-kept-graphs", "none") and algo == "a2c":
+            self.agent.actor.keep_graph = False
+        if name in ("no-acted-outputs", "none") and algo == "ppo":
+            self.agent.actor.record_outputs = False
         instrument(algo, self.agent, self.envs, self.profile)
         self.loop = rollout(self.envs, self.agent, RolloutState.reset(self.envs, 0), True)
         self.num_envs = self.envs.num_envs
@@ -278,9 +306,9 @@ def floor_per_step(exp: Experiment, algo: str, num_envs: int, repeats: int) -> f
     if algo == "dqn":
         per_update = forward_backward(agent.batch_size) + forward(agent.batch_size)
         return (acting + per_update / agent.train_frequency) * 1e6
+    if algo == "a2c":  # one forward and one backward per sample, at the acting batch size
+        return forward_backward(num_envs) / num_envs * 1e6
     rollout_size = agent.n_steps * num_envs
-    if algo == "a2c":
-        return (acting + forward_backward(rollout_size) / rollout_size) * 1e6
     minibatch = rollout_size // agent.minibatches
     passes = agent.epochs * agent.minibatches
     return (acting + passes * forward_backward(minibatch) / rollout_size) * 1e6
@@ -294,9 +322,7 @@ def iteration_steps(exp: Experiment, algo: str, num_envs: int) -> int:
 
 
 def profile_algo(algo: str, args: argparse.Namespace) -> None:
-    names = list(VARIANTS) if args.compare else ["now"]
-    if algo == "dqn":
-        names = [n for n in names if n != "no-value-reuse"]
+    names = list(VARIANTS[algo]) if args.compare else ["now"]
     prefill = 2_000 if args.quick else args.dqn_prefill
     cases = [Case(algo, name, prefill) for name in names]
     iteration = iteration_steps(cases[0].exp, algo, cases[0].num_envs)
@@ -354,8 +380,8 @@ def main() -> None:
         args.iterations = 1
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # as rlkit's runner
-    print(f"torch {torch.__version__}, {args.threads} thread(s), variants: ", end="")
-    print(", ".join(VARIANTS if args.compare else ("now",)))
+    print(f"torch {torch.__version__}, {args.threads} thread(s)", end="")
+    print(", variants compared" if args.compare else "")
     for algo in args.algos:
         profile_algo(algo, args)
 
