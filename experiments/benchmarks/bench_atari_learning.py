@@ -72,6 +72,10 @@ half.
     python experiments/benchmarks/bench_atari_learning.py --seeds 0 1 2
     python experiments/benchmarks/bench_atari_learning.py --algos a2c --steps a2c=2000000
     python experiments/benchmarks/bench_atari_learning.py --libs sb3 --algos ppo   # SB3 alone
+
+--replot RUN_DIR... merges runs made apart (each library alone, on a core of its own, say)
+into --out-dir: their games.csv and curves.csv, one curves.png, and a per-run table (score
+over the last --window env steps, training time, env steps/s).
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ from bench_minatar_learning import (
     Curve,
     Point,
     plot_curves,
+    read_csv,
     round_up,
     time_ratio,
     write_csv,
@@ -630,6 +635,44 @@ def print_summary(rows: dict[str, list[Row]], window: dict[str, int]) -> None:
     print("(score: mean true score of the whole training games that ended in the last window)")
 
 
+def replot(run_dirs: list[Path], out_dir: Path, window: int, smooth: int) -> None:
+    """Merge the games.csv and curves.csv of runs made apart (e.g. one library at a time with
+    --libs) into OUT_DIR's, redraw curves.png, and print per run the score of the games that
+    ended in the last `window` env steps, the training time and the env steps/s."""
+    curves = [c for run_dir in run_dirs for c in read_csv(run_dir / "curves.csv")]
+    games = []
+    for run_dir in run_dirs:
+        with (run_dir / "games.csv").open(newline="") as handle:
+            games += list(csv.DictReader(handle))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / "games.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, GAME_COLUMNS)
+        writer.writeheader()
+        writer.writerows(games)
+    write_csv(curves, out_dir / "curves.csv")
+    plot_curves(
+        curves,
+        out_dir / "curves.png",
+        smooth,
+        measure="training game score",
+        ylabel="mean score of whole games (min-max over seeds)",
+        prefix="",
+    )
+    print(f"{'algo':<5}{'lib':<6}{'seed':>5}{'steps':>10}{'train_s':>9}{'steps/s':>8}  score")
+    for curve in sorted(curves, key=lambda c: (c.algo, c.lib, c.seed)):
+        last = curve.points[-1]
+        mine = [g for g in games if (g["lib"], g["algo"], int(g["seed"])) ==
+                (curve.lib, curve.algo, curve.seed)]  # fmt: skip
+        scores = [float(g["score"]) for g in mine if int(g["step"]) > last.step - window]
+        print(
+            f"{curve.algo:<5}{curve.lib:<6}{curve.seed:>5}{last.step:>10,}"
+            f"{last.train_seconds:>9.0f}{last.step / last.train_seconds:>8.0f}  "
+            f"{np.mean(scores):.2f} ± {np.std(scores):.2f} over {len(scores)} games "
+            f"in the last {window:,} steps"
+        )
+    print(f"wrote {out_dir / 'games.csv'}, curves.csv and curves.png")
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_learning_options(parser, ALGOS, "N or a2c=N ppo=M (default a2c 1M, ppo 500k)")
@@ -643,11 +686,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="~4,000 steps per case, bins of 1,000 steps"
     )
+    parser.add_argument(
+        "--replot", type=Path, nargs="+", metavar="RUN_DIR", help="merge runs made apart"
+    )
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    if args.replot:
+        replot(args.replot, args.out_dir, args.window, args.smooth)
+        return
     budgets = parse_steps(args.steps, DEFAULT_STEPS)
     if args.quick:
         budgets, args.bin = dict.fromkeys(ALGOS, QUICK_STEPS), 1_000
