@@ -126,3 +126,20 @@ def test_the_dqn_experiments_use_the_papers_centred_rmsprop() -> None:
     with pytest.raises(ConfigError, match="rmsprop_centered needs optimizer = 'rmsprop'"):
         load_experiment("minatar_breakout_dqn", ["agent.optimizer=adam"])
     spec_env.close()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["minatar_breakout_dqn", "minatar_spaceinvaders_dqn", "minatar_breakout_ppo",
+     "minatar_spaceinvaders_ppo"],
+)  # fmt: skip
+def test_every_minatar_experiment_has_a_time_limit(name: str) -> None:
+    """MinAtar registers no time limit: without one an evaluation of a policy that never loses
+    (Breakout's paddle that never serves a miss) would never end."""
+    assert load_experiment(name, []).env.max_episode_steps == 27_000
+    short = load_experiment(name, ["env.max_episode_steps=3", "env.num_envs=1"])
+    envs = make_vector_env(short.env, training=False)
+    envs.reset(seed=0)
+    ended = [envs.step(np.array([0]))[3][0] for _ in range(3)]  # action 0: no-op, no death
+    envs.close()
+    assert ended == [False, False, True]

@@ -99,10 +99,12 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 
 from rlkit.agents.dqn.optimizer import make_optimizer
 from rlkit.envs import minatar
+from rlkit.envs.factory import EnvConfig
 from rlkit.evaluation import EvalResult
 from rlkit.experiment import Experiment, load_experiment
 from rlkit.nn.networks import MinAtarCNN
@@ -303,6 +305,12 @@ def require(name: str, checks: dict[str, bool]) -> None:
         raise SystemExit(f"{name}: SB3 cannot match rlkit's settings: {', '.join(failed)}")
 
 
+def sb3_envs(env: EnvConfig, seed: int) -> VecEnv:
+    """SB3's vector env of the experiment's game, with its time limit."""
+    limit = {} if env.max_episode_steps is None else {"max_episode_steps": env.max_episode_steps}
+    return make_vec_env(env.id, n_envs=env.num_envs, seed=seed, env_kwargs=limit)
+
+
 def sb3_dqn(experiment: Experiment, seed: int, steps: int) -> DQN:
     """SB3 DQN with the settings of the rlkit experiment."""
     a = experiment.agent
@@ -326,7 +334,7 @@ def sb3_dqn(experiment: Experiment, seed: int, steps: int) -> DQN:
     optimizer_kwargs = {k: reference[k] for k in ("alpha", "eps", "centered", "momentum")}
     return DQN(
         "CnnPolicy",
-        make_vec_env(experiment.env.id, n_envs=1, seed=seed),
+        sb3_envs(experiment.env, seed),
         learning_rate=a.learning_rate,
         buffer_size=a.replay.capacity,
         learning_starts=a.learning_starts,
@@ -366,7 +374,7 @@ def sb3_ppo(experiment: Experiment, seed: int, steps: int) -> PPO:
     )
     return PPO(
         "CnnPolicy",
-        make_vec_env(env.id, n_envs=env.num_envs, seed=seed),
+        sb3_envs(env, seed),
         **{**sb3_ppo_kwargs(a, env.num_envs, steps), "max_grad_norm": a.max_grad_norm or NO_CLIP},
         policy_kwargs={
             "features_extractor_class": MinAtarExtractor,
