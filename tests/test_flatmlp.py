@@ -228,3 +228,44 @@ def test_optimizer_step_matches_adam_step_over_two_groups_and_falls_back_otherwi
     sgd_param.grad = torch.ones(2)
     optimizer_step(torch.optim.SGD([sgd_param], lr=0.5))
     torch.testing.assert_close(sgd_param.detach(), torch.full((2,), 0.5))
+
+
+@pytest.mark.parametrize("centered", [False, True])
+@pytest.mark.parametrize("foreach", [False, True])
+def test_optimizer_step_matches_rmsprop_step_bitwise(
+    centered: bool, foreach: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plain RMSprop shortcut (DQN on MinAtar, A2C) takes torch's very steps, two groups
+    at their own rates; momentum goes through step()."""
+    params = [
+        [torch.zeros(5, requires_grad=True), torch.zeros(3, requires_grad=True)] for _ in "ab"
+    ]
+    optimizers = [
+        torch.optim.RMSprop(
+            [{"params": [p[0]], "lr": 0.1}, {"params": [p[1]], "lr": 0.01}],
+            alpha=0.95, eps=0.01, centered=centered, foreach=foreach,
+        )
+        for p in params
+    ]  # fmt: skip
+    for i in range(6):
+        for pair, opt, step in zip(
+            params, optimizers, (optimizer_step, torch.optim.RMSprop.step), strict=True
+        ):
+            for k, p in enumerate(pair):
+                p.grad = torch.sin(torch.arange(p.numel()) * (i + 1.0)) * (k + 1)
+            step(opt)
+        if i == 0:  # the state exists: from now on the shortcut, never step()
+            monkeypatch.setattr(optimizers[0], "step", lambda: pytest.fail("step() ran"))
+    for mine, theirs in zip(params[0], params[1], strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=0)
+        keys = ("step", "square_avg", "grad_avg") if centered else ("step", "square_avg")
+        for key in keys:
+            torch.testing.assert_close(
+                optimizers[0].state[mine][key], optimizers[1].state[theirs][key], rtol=0, atol=0
+            )
+    moving = torch.zeros(2, requires_grad=True)
+    momentum = torch.optim.RMSprop([moving], lr=0.1, momentum=0.9)
+    for _ in range(2):
+        moving.grad = torch.ones(2)
+        optimizer_step(momentum)
+    assert "momentum_buffer" in momentum.state[moving]  # step() ran: momentum is kept
