@@ -11,7 +11,7 @@ from helpers import set_q
 from rlkit.agent import EnvSpec, Transition
 from rlkit.agents.dqn import DQNAgent, DQNConfig
 from rlkit.agents.dqn.agent import Batch
-from rlkit.agents.dqn.qfunction import ManualMLPQFunction
+from rlkit.agents.dqn.qfunction import ManualQFunction
 from rlkit.config import from_dict
 from rlkit.errors import NonFiniteLossError, SpaceError
 from rlkit.nn.networks import NatureCNN, QHead
@@ -97,7 +97,7 @@ def batch_of(next_obs: torch.Tensor, reward: float, discount: float) -> Batch:
 def dueling_agent(manual_backward: bool) -> DQNAgent:
     """A dueling agent whose nets give Q(s) = [s0 / 2, -s0 / 2] (V = 0, A = [s0, 0])."""
     a = agent(dueling=True, hidden=[], manual_backward=manual_backward)
-    assert isinstance(a.online_q, ManualMLPQFunction) == manual_backward
+    assert isinstance(a.online_q, ManualQFunction) == manual_backward
     with torch.no_grad():
         for net in (a.online, a.target):
             for p in net.parameters():

@@ -11,7 +11,7 @@ import torch
 from rlkit.agent import EnvSpec
 from rlkit.agents.dqn import DQNAgent, DQNConfig
 from rlkit.agents.dqn.agent import Batch
-from rlkit.agents.dqn.qfunction import AutogradQFunction, ManualMLPQFunction
+from rlkit.agents.dqn.qfunction import AutogradQFunction, ManualQFunction
 from rlkit.config import from_dict
 
 OBS = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
@@ -51,7 +51,7 @@ def test_both_paths_take_the_same_gradient_steps_and_actions(
 ) -> None:
     config = {"activation": activation, "dueling": dueling, "double": double}
     manual, auto = agent(True, **config), agent(False, **config)
-    assert isinstance(manual.online_q, ManualMLPQFunction)
+    assert isinstance(manual.online_q, ManualQFunction)
     assert isinstance(auto.online_q, AutogradQFunction)
     rng = np.random.default_rng(1)
     for step in range(8):

@@ -16,7 +16,7 @@ from helpers import set_q
 from rlkit.agent import EnvSpec, Transition
 from rlkit.agents.dqn import DQNAgent, DQNConfig
 from rlkit.agents.dqn.agent import Batch
-from rlkit.agents.dqn.qfunction import ManualMLPQFunction
+from rlkit.agents.dqn.qfunction import ManualQFunction
 from rlkit.agents.dqn.td import td_loss, td_loss_grad, td_target
 from rlkit.config import from_dict
 
@@ -193,7 +193,7 @@ def test_hand_written_gradient_equals_autograd(loss: str, prioritized: bool) -> 
     grads = []
     for manual in (True, False):
         a = agent(manual_backward=manual, loss=loss, replay=replay, max_grad_norm=0.0)
-        assert isinstance(a.online_q, ManualMLPQFunction) == manual
+        assert isinstance(a.online_q, ManualQFunction) == manual
         for t in range(6):
             a.observe(step(t % 2, 3.0 * t, obs=0.1 * t))
             a.update()

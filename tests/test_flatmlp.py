@@ -12,10 +12,11 @@ import torch
 from rlkit.agent import EnvSpec, Transition
 from rlkit.agents.dqn import DQNAgent, DQNConfig
 from rlkit.agents.dqn.optimizer import flat_optimizer_state
-from rlkit.agents.dqn.qfunction import AutogradQFunction, ManualMLPQFunction, q_function
+from rlkit.agents.dqn.qfunction import AutogradQFunction, ManualQFunction, q_function
 from rlkit.config import from_dict
 from rlkit.nn.flat import FlatParameters
-from rlkit.nn.networks import MLPTrunk, QHead, QNetwork
+from rlkit.nn.manual_conv import ManualMinAtarCNN
+from rlkit.nn.networks import MinAtarCNN, MLPTrunk, QHead, QNetwork
 from rlkit.nn.optim import optimizer_step
 
 BOX3 = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
@@ -55,7 +56,7 @@ def test_hand_written_passes_equal_autograds(activation: str, dueling: bool) -> 
     auto_grad = FlatParameters.of(auto_net).grad
     assert manual_grad is not None
     assert auto_grad is not None
-    manual = ManualMLPQFunction(manual_net)
+    manual = ManualQFunction(manual_net)
     auto = AutogradQFunction(auto_net, auto_grad)
     obs = torch.randn(32, 3)
     grad_q = torch.randn(32, 4)
@@ -79,7 +80,7 @@ def test_q_values_of_a_sample_do_not_depend_on_the_rest_of_the_batch(
 ) -> None:
     """The module, hand-written and numpy passes give each row the Q-values it has alone."""
     net = q_network(activation, dueling)
-    manual = ManualMLPQFunction(net)
+    manual = ManualQFunction(net)
     obs = torch.randn(6, 3, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         alone = torch.cat([net(row[None]) for row in obs])
@@ -93,13 +94,55 @@ def test_q_values_of_a_sample_do_not_depend_on_the_rest_of_the_batch(
 
 
 def test_hidden_head_streams_other_devices_and_manual_backward_off_are_left_to_autograd() -> None:
-    assert isinstance(q_function(q_network(dueling=True), None, True), ManualMLPQFunction)
+    assert isinstance(q_function(q_network(dueling=True), None, True), ManualQFunction)
     assert isinstance(q_function(q_network(dueling=True), None, False), AutogradQFunction)
     assert isinstance(q_function(q_network(head_hidden=5), None, True), AutogradQFunction)
     off_cpu = q_network().to("meta")  # parameters numpy cannot view, as on a GPU
     assert isinstance(q_function(off_cpu, None, True), AutogradQFunction)
     with pytest.raises(ValueError, match="single-layer Q head"):
-        ManualMLPQFunction(q_network(head_hidden=5))
+        ManualQFunction(q_network(head_hidden=5))
+
+
+def minatar_q_network(dueling: bool) -> QNetwork:
+    torch.manual_seed(0)
+    trunk = MinAtarCNN(10, 10, 4)
+    return QNetwork(trunk, QHead(trunk.out_features, 3, dueling, 0))
+
+
+@pytest.mark.parametrize("dueling", [False, True])
+def test_the_hand_written_minatar_cnn_pass_equals_autograds(dueling: bool) -> None:
+    manual_net = minatar_q_network(dueling)
+    auto_net = copy.deepcopy(manual_net)
+    manual_grad = FlatParameters.of(manual_net).grad  # conv kernel channels-last, as in DQN
+    auto_grad = FlatParameters.of(auto_net).grad
+    assert manual_grad is not None
+    assert auto_grad is not None
+    manual = q_function(manual_net, manual_grad, manual_backward=True)
+    assert isinstance(manual, ManualQFunction)
+    assert isinstance(manual.trunk, ManualMinAtarCNN)
+    auto = AutogradQFunction(auto_net, auto_grad)
+    obs = torch.rand(32, 10, 10, 4, generator=torch.Generator().manual_seed(2)) < 0.3
+    grad_q = torch.randn(32, 3, generator=torch.Generator().manual_seed(3))
+    results = []
+    for path, grad in ((manual, manual_grad), (auto, auto_grad)):
+        q, tape = path.forward(obs)
+        assert not q.requires_grad
+        grad.fill_(123.0)  # backward replaces the gradients, it does not accumulate
+        path.backward(grad_q, tape)
+        acting_q = torch.from_numpy(path.act_q_values(obs.numpy()))
+        results.append((q, path.q_values(obs), acting_q, grad.clone()))
+    for manual_result, auto_result in zip(*results, strict=True):
+        torch.testing.assert_close(manual_result, auto_result, rtol=1e-5, atol=1e-6)
+    assert results[0][3].abs().sum() > 0
+    alone = torch.cat([manual.forward(row[None])[0] for row in obs[:4]])
+    torch.testing.assert_close(alone, results[0][0][:4], rtol=1e-5, atol=1e-6)  # row by row
+
+
+def test_a_minatar_cnn_of_another_shape_is_left_to_autograd() -> None:
+    net = minatar_q_network(False)
+    net.trunk.conv[0] = torch.nn.Conv2d(4, 16, 3, stride=1, padding=1)
+    assert not ManualMinAtarCNN.supports(net.trunk)
+    assert isinstance(q_function(net, None, manual_backward=True), AutogradQFunction)
 
 
 def test_a_q_function_without_a_gradient_buffer_cannot_learn() -> None:
@@ -158,7 +201,7 @@ def test_dqn_trains_the_same_with_and_without_the_hand_written_pass(
     overrides: dict[str, Any],
 ) -> None:
     manual, auto = dqn(True, **overrides), dqn(False, **overrides)
-    assert isinstance(manual.online_q, ManualMLPQFunction)
+    assert isinstance(manual.online_q, ManualQFunction)
     assert isinstance(auto.online_q, AutogradQFunction)
     rng = np.random.default_rng(0)
     for t in range(40):

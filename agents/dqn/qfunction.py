@@ -1,12 +1,12 @@
-"""A Q-network as DQN uses it, through autograd or through a hand-written pass for MLPs.
+"""A Q-network as DQN uses it, through autograd or through a hand-written pass for small nets.
 
 DQN asks four things of a Q-network (`QFunction`): Q-values to act on (numpy in, numpy out),
 Q-values to bootstrap from (no gradients), and a forward and a backward pass to learn from
 (the backward given dLoss/dQ). `AutogradQFunction` runs any network on any device through its
-module and autograd. `ManualMLPQFunction` serves a CPU `QNetwork` of an `MLPTrunk` under single
-layer Q-head streams without autograd (the trunk through `rlkit.nn.manual_mlp`, which says why),
-and acts through numpy on the parameters' own memory (a few microseconds a call instead of
-~100).
+module and autograd. `ManualQFunction` serves a CPU `QNetwork` of an `MLPTrunk` or a
+`MinAtarCNN` under single layer Q-head streams without autograd (the trunk through
+`rlkit.nn.manual_mlp` or `rlkit.nn.manual_conv`, which say why); an MLP one acts through numpy
+on the parameters' own memory (a few microseconds a call instead of ~100).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlkit.nn.manual_conv import ManualMinAtarCNN
 from rlkit.nn.manual_mlp import ManualMLP, linear, linear_grads
-from rlkit.nn.networks import MLPTrunk, QNetwork
+from rlkit.nn.networks import MinAtarCNN, MLPTrunk, QNetwork
 from rlkit.nn.numpy_mlp import mlp_forward, numpy_layers
 
 Tape = list[torch.Tensor]
@@ -48,14 +49,15 @@ class QFunction(ABC):
 
 
 def q_function(net: QNetwork, grad: torch.Tensor | None, manual_backward: bool) -> QFunction:
-    """The hand-written pass for a CPU MLP Q-network when `manual_backward`, autograd otherwise.
+    """The hand-written pass for a CPU MLP or MinAtar-CNN Q-network when `manual_backward`,
+    autograd otherwise.
 
     `grad` is the buffer holding the parameters' gradients (autograd accumulates into it, so it
     is zeroed before each backward pass); None for a network that is never trained directly.
     """
     on_cpu = all(p.device.type == "cpu" for p in net.parameters())
-    if manual_backward and on_cpu and ManualMLPQFunction.supports(net):
-        return ManualMLPQFunction(net)
+    if manual_backward and on_cpu and ManualQFunction.supports(net):
+        return ManualQFunction(net)
     return AutogradQFunction(net, grad)
 
 
@@ -87,30 +89,37 @@ class AutogradQFunction(QFunction):
         q.backward(grad_q)
 
 
-class ManualMLPQFunction(QFunction):
-    """Forward and backward of a `QNetwork` made of an `MLPTrunk` and a linear (or dueling
-    linear) Q head, by hand: the products autograd would compute, without the graph; acting
-    through numpy views of the same (CPU) parameter memory.
+class ManualQFunction(QFunction):
+    """Forward and backward of a `QNetwork` made of an `MLPTrunk` or a `MinAtarCNN` and a
+    linear (or dueling linear) Q head, by hand: the products autograd would compute, without
+    the graph; an MLP acts through numpy views of the same (CPU) parameter memory.
 
-    The tape is the trunk's activations, input first.
+    The tape is the trunk's (`ManualMLP`'s or `ManualMinAtarCNN`'s); its last entry is the
+    trunk's output.
     """
 
     def __init__(self, net: QNetwork) -> None:
         if not self.supports(net):
-            raise ValueError("ManualMLPQFunction needs an MLPTrunk and single-layer Q head streams")
+            raise ValueError(
+                "ManualQFunction needs an MLPTrunk or MinAtarCNN and single-layer Q head streams"
+            )
         trunk, head = net.trunk, net.head
-        assert isinstance(trunk, MLPTrunk)
-        self.trunk = ManualMLP(trunk)
+        self.trunk: ManualMLP | ManualMinAtarCNN = (
+            ManualMinAtarCNN(trunk) if isinstance(trunk, MinAtarCNN) else ManualMLP(trunk)  # type: ignore[arg-type]
+        )
         assert isinstance(head.advantage, nn.Linear)
         self.advantage: nn.Linear = head.advantage
         self.value: nn.Linear | None = head.value if isinstance(head.value, nn.Linear) else None
-        self.numpy_layers = numpy_layers(list(trunk.body))
+        self.numpy_layers = numpy_layers(list(trunk.body)) if isinstance(trunk, MLPTrunk) else None
         self.numpy_heads = numpy_layers([m for m in (self.advantage, self.value) if m])
 
     @staticmethod
     def supports(net: nn.Module) -> bool:
-        """True for an MLP trunk (relu or tanh) under plain or dueling single-layer streams."""
-        if not isinstance(net, QNetwork) or not ManualMLP.supports(net.trunk):
+        """True for an MLP trunk (relu or tanh) or the MinAtar CNN under plain or dueling
+        single-layer streams."""
+        if not isinstance(net, QNetwork):
+            return False
+        if not (ManualMLP.supports(net.trunk) or ManualMinAtarCNN.supports(net.trunk)):
             return False
         head = net.head
         return isinstance(head.advantage, nn.Linear) and (
@@ -118,13 +127,17 @@ class ManualMLPQFunction(QFunction):
         )
 
     def act_q_values(self, obs: np.ndarray) -> np.ndarray:
-        """The Q-values `forward` gives, computed in numpy on the same parameter memory."""
+        """The Q-values `forward` gives: for an MLP computed in numpy on the same parameter
+        memory, for the CNN by the hand-written forward pass."""
+        if self.numpy_layers is None:
+            q: np.ndarray = self.forward(torch.as_tensor(obs))[0].numpy()
+            return q
         features = mlp_forward(self.numpy_layers, obs)
         advantage = mlp_forward(self.numpy_heads[:1], features)
         if self.value is None:
             return advantage
         value = mlp_forward(self.numpy_heads[1:], features)
-        q: np.ndarray = value + advantage - advantage.mean(axis=1, keepdims=True)
+        q = value + advantage - advantage.mean(axis=1, keepdims=True)
         return q
 
     def q_values(self, obs: torch.Tensor) -> torch.Tensor:
