@@ -274,7 +274,8 @@ GRIDS = gym.spaces.Box(0, 1, (10, 10, 4), np.bool_)  # MinAtar-like frames: the 
 
 def grid_agent() -> A2CAgent:
     torch.manual_seed(0)
-    config = from_dict(A2CConfig, {"device": "cpu", "n_steps": 3}, "agent")
+    settings = {"device": "cpu", "n_steps": 3, "manual_backward": False}  # autograd: kept graphs
+    config = from_dict(A2CConfig, settings, "agent")
     return A2CAgent(config, EnvSpec("Grid-v0", GRIDS, gym.spaces.Discrete(3), 2), seed=0)
 
 

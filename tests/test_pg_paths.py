@@ -13,7 +13,7 @@ import torch
 from rlkit.agent import EnvSpec, Transition
 from rlkit.agents.pg.a2c import A2CAgent, A2CConfig
 from rlkit.agents.pg.losses import OutputGradients, ppo_loss
-from rlkit.agents.pg.passes import AutogradPass, ManualMLPPass
+from rlkit.agents.pg.passes import AutogradPass, ManualPass
 from rlkit.agents.pg.policies import PolicyGradientConfig, build_actor_critic
 from rlkit.agents.pg.ppo import PPOAgent, PPOConfig
 from rlkit.agents.pg.reinforce import ReinforceAgent, ReinforceConfig
@@ -105,7 +105,7 @@ def test_manual_pass_gives_autograds_outputs_and_parameter_gradients(
         torch.as_tensor(rng.normal(size=16), dtype=torch.float32),
     )
     results = []
-    for path in (ManualMLPPass(net), AutogradPass(net)):
+    for path in (ManualPass(net), AutogradPass(net)):
         outputs = path.forward(obs, taken)
         path.backward(grads, outputs)
         gradient = torch.cat([g.grad.clone() for g in net.flat_groups])
@@ -128,7 +128,7 @@ def test_a_loss_without_a_value_term_leaves_the_value_parameters_untouched(
     taken = torch.as_tensor(rng.integers(3, size=8))
     grads = OutputGradients(torch.as_tensor(rng.normal(size=8), dtype=torch.float32), None, None)
     results = []
-    for path in (ManualMLPPass(net), AutogradPass(net)):
+    for path in (ManualPass(net), AutogradPass(net)):
         for group in net.flat_groups:
             group.grad.fill_(7.0)  # stale values a pass must overwrite
         path.backward(grads, path.forward(obs, taken))
@@ -162,7 +162,7 @@ def make_agent(
 
 def train_both(manual: Any, auto: Any, steps: int) -> tuple[dict[str, float], dict[str, float]]:
     """Feed both agents the same random transitions, acting with each; their last metrics."""
-    assert isinstance(manual.passes, ManualMLPPass)
+    assert isinstance(manual.passes, ManualPass)
     assert isinstance(auto.passes, AutogradPass)
     rng = np.random.default_rng(1)
     obs = rng.normal(size=(2, 3)).astype(np.float32)
@@ -231,3 +231,34 @@ def test_cnn_and_unsupported_networks_use_autograd() -> None:
     assert isinstance(PPOAgent(config, spec, seed=0).passes, AutogradPass)
     off = from_dict(PPOConfig, {"device": "cpu", "manual_backward": False}, "agent")
     assert isinstance(PPOAgent(off, EnvSpec("Test-v0", OBS, DISCRETE, 1), 0).passes, AutogradPass)
+
+
+GRIDS = gym.spaces.Box(0, 1, (10, 10, 4), np.bool_)
+
+
+@pytest.mark.parametrize("shared_trunk", [False, True], ids=["separate", "shared"])
+def test_the_manual_pass_of_minatar_cnns_gives_autograds_outputs_and_gradients(
+    shared_trunk: bool,
+) -> None:
+    config = from_dict(PolicyGradientConfig, {"shared_trunk": shared_trunk}, "agent")
+    torch.manual_seed(0)
+    net = build_actor_critic(config, EnvSpec("Grid-v0", GRIDS, DISCRETE, 1), with_value=True)
+    assert ManualPass.supports(net)
+    rng = np.random.default_rng(5)
+    obs = torch.as_tensor(rng.random((16, 10, 10, 4)) < 0.3)
+    taken = torch.as_tensor(rng.integers(3, size=16))
+    grads = OutputGradients(*(torch.as_tensor(rng.normal(size=16), dtype=torch.float32)
+                              for _ in range(3)))  # fmt: skip
+    results = []
+    for path in (ManualPass(net), AutogradPass(net)):
+        outputs = path.forward(obs, taken)
+        path.backward(grads, outputs)
+        gradient = torch.cat([g.grad.clone() for g in net.flat_groups])
+        results.append((outputs.log_prob, outputs.entropy, outputs.values, gradient))
+    for mine, theirs in zip(*results, strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
+    assert results[0][3].abs().max() > 0
+    for cls, config_class in ((PPOAgent, PPOConfig), (A2CAgent, A2CConfig)):
+        agent = cls(from_dict(config_class, {"device": "cpu", "n_steps": 16}, "agent"),
+                    EnvSpec("Grid-v0", GRIDS, DISCRETE, 2), seed=0)  # fmt: skip
+        assert isinstance(agent.passes, ManualPass)

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlkit.nn.manual_conv import ManualMinAtarCNN
-from rlkit.nn.manual_mlp import ManualMLP, linear, linear_grads
-from rlkit.nn.networks import MinAtarCNN, MLPTrunk, QNetwork
+from rlkit.nn.manual_conv import manual_trunk
+from rlkit.nn.manual_mlp import linear, linear_grads
+from rlkit.nn.networks import MLPTrunk, QNetwork
 from rlkit.nn.numpy_mlp import mlp_forward, numpy_layers
 
 Tape = list[torch.Tensor]
@@ -104,9 +104,9 @@ class ManualQFunction(QFunction):
                 "ManualQFunction needs an MLPTrunk or MinAtarCNN and single-layer Q head streams"
             )
         trunk, head = net.trunk, net.head
-        self.trunk: ManualMLP | ManualMinAtarCNN = (
-            ManualMinAtarCNN(trunk) if isinstance(trunk, MinAtarCNN) else ManualMLP(trunk)  # type: ignore[arg-type]
-        )
+        manual = manual_trunk(trunk)
+        assert manual is not None
+        self.trunk = manual
         assert isinstance(head.advantage, nn.Linear)
         self.advantage: nn.Linear = head.advantage
         self.value: nn.Linear | None = head.value if isinstance(head.value, nn.Linear) else None
@@ -117,9 +117,7 @@ class ManualQFunction(QFunction):
     def supports(net: nn.Module) -> bool:
         """True for an MLP trunk (relu or tanh) or the MinAtar CNN under plain or dueling
         single-layer streams."""
-        if not isinstance(net, QNetwork):
-            return False
-        if not (ManualMLP.supports(net.trunk) or ManualMinAtarCNN.supports(net.trunk)):
+        if not isinstance(net, QNetwork) or manual_trunk(net.trunk) is None:
             return False
         head = net.head
         return isinstance(head.advantage, nn.Linear) and (

@@ -143,9 +143,11 @@ class A2CAgent(Agent[A2CConfig]):
         self.device = resolve_device(config.device)
         self.net = build_actor_critic(config, spec, with_value=True, device=self.device)
         self.passes = actor_critic_pass(self.net, config.manual_backward)
-        # where acting runs the torch network (CNNs, CUDA), the update learns through the
-        # acting passes' own graphs (see `_forward`)
-        self.per_step = numpy_policy(self.net, self.device) is None
+        # where acting runs the torch network and learning autograd (the Nature CNN, CUDA), the
+        # update learns through the acting passes' own graphs (see `_forward`)
+        self.per_step = (
+            isinstance(self.passes, AutogradPass) and numpy_policy(self.net, self.device) is None
+        )
         self.actor = PolicySampler(
             self.net, spec.action_space, self.device, keep_graph=self.per_step
         )
@@ -213,15 +215,16 @@ class A2CAgent(Agent[A2CConfig]):
         return metrics
 
     def _forward(self) -> Outputs:
-        """The rollout's outputs with what backward needs. The torch path (CNNs, CUDA) runs one
+        """The rollout's outputs with what backward needs. The autograd path (CNNs, CUDA) runs one
         forward pass per stored step, at the acting batch size: the acting passes' own, kept
         with their graphs (the parameters have not moved since), or, if a step was not acted
         on (a resumed run's first rollout), those same passes run again, so that results do not
-        depend on which; the hand-written MLP pass runs the rollout as one batch."""
+        depend on which; the hand-written pass runs the rollout as one batch."""
         data = self.rollout.arrays
         actions = rollout_tensor(data["action"], self.device)
-        if not self.per_step or not isinstance(self.passes, AutogradPass):
+        if not self.per_step:
             return self.passes.forward(rollout_tensor(data["obs"], self.device), actions)
+        assert isinstance(self.passes, AutogradPass)
         forwards = self.kept
         if len(forwards) != len(data["obs"]) or None in forwards:
             forwards = [

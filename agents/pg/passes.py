@@ -5,9 +5,10 @@ log-probability of the taken action, the policy's entropy and the value. The age
 loss's gradient with respect to those outputs in closed form (pure functions next to each loss),
 and a pass turns it into the parameters' gradients, written into the flat gradient buffers
 (replacing what was there). `AutogradPass` runs any ActorCritic on any device through its modules
-and autograd; `ManualMLPPass` serves a CPU actor-critic of MLP trunks without autograd, through
-`rlkit.nn.manual_mlp` (about half the time of autograd for the small networks of classic
-control, where per-operation overhead, not arithmetic, is most of a step).
+and autograd; `ManualPass` serves a CPU actor-critic of MLP or MinAtar-CNN trunks without
+autograd, through `rlkit.nn.manual_mlp` and `rlkit.nn.manual_conv` (about half the time of
+autograd for the small networks of classic control and MinAtar, where per-operation overhead,
+not arithmetic, is most of a step).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import torch
 
 from rlkit.agents.pg.losses import OutputGradients
 from rlkit.agents.pg.policies import ActorCritic
-from rlkit.nn.manual_mlp import Activations, ManualMLP, linear, linear_grads
+from rlkit.nn.manual_conv import manual_trunk
+from rlkit.nn.manual_mlp import Activations, linear, linear_grads
 
 
 @dataclass
@@ -49,10 +51,11 @@ class ActorCriticPass(ABC):
 
 
 def actor_critic_pass(net: ActorCritic, manual_backward: bool) -> ActorCriticPass:
-    """The hand-written pass for a CPU MLP actor-critic when `manual_backward`, else autograd."""
+    """The hand-written pass for a CPU MLP or MinAtar-CNN actor-critic when `manual_backward`,
+    else autograd."""
     on_cpu = all(p.device.type == "cpu" for p in net.parameters())
-    if manual_backward and on_cpu and ManualMLPPass.supports(net):
-        return ManualMLPPass(net)
+    if manual_backward and on_cpu and ManualPass.supports(net):
+        return ManualPass(net)
     return AutogradPass(net)
 
 
@@ -90,7 +93,7 @@ class AutogradPass(ActorCriticPass):
 
 @dataclass
 class _Tape:
-    """What ManualMLPPass.forward keeps: trunk activations, the policy head's output, actions."""
+    """What ManualPass.forward keeps: trunk activations, the policy head's output, actions."""
 
     actor: Activations
     policy_params: torch.Tensor
@@ -99,23 +102,23 @@ class _Tape:
     critic_features: torch.Tensor | None = None
 
 
-class ManualMLPPass(ActorCriticPass):
-    """An ActorCritic of MLP trunks (shared or separate) under a Categorical or Gaussian head
-    and a linear value head, run by hand on the CPU."""
+class ManualPass(ActorCriticPass):
+    """An ActorCritic of MLP or MinAtar-CNN trunks (shared or separate) under a Categorical or
+    Gaussian head and a linear value head, run by hand on the CPU."""
 
     def __init__(self, net: ActorCritic) -> None:
-        if not self.supports(net):
-            raise ValueError("ManualMLPPass needs MLP trunks (Linear, ReLU, Tanh)")
+        actor = manual_trunk(net.actor_trunk)
+        critic = None if net.critic_trunk is None else manual_trunk(net.critic_trunk)
+        if actor is None or (net.critic_trunk is not None and critic is None):
+            raise ValueError("ManualPass needs MLP (Linear, ReLU, Tanh) or MinAtar-CNN trunks")
         super().__init__(net)
-        self.actor = ManualMLP(net.actor_trunk)  # type: ignore[arg-type]
-        critic = net.critic_trunk
-        self.critic = None if critic is None else ManualMLP(critic)  # type: ignore[arg-type]
+        self.actor, self.critic = actor, critic
 
     @staticmethod
     def supports(net: ActorCritic) -> bool:
-        """True for MLP trunks of Linear, ReLU and Tanh layers."""
-        return ManualMLP.supports(net.actor_trunk) and (
-            net.critic_trunk is None or ManualMLP.supports(net.critic_trunk)
+        """True for MLP trunks of Linear, ReLU and Tanh layers, or MinAtar CNNs."""
+        return manual_trunk(net.actor_trunk) is not None and (
+            net.critic_trunk is None or manual_trunk(net.critic_trunk) is not None
         )
 
     @torch.no_grad()

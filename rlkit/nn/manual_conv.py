@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rlkit.nn.manual_mlp import Activations, linear_grads
+from rlkit.nn.manual_mlp import Activations, ManualMLP, linear_grads
 from rlkit.nn.networks import MinAtarCNN
 
 
@@ -84,3 +84,12 @@ class ManualMinAtarCNN:
         kernel_grad = weight_grad.permute(0, 2, 3, 1)  # (out, 3, 3, in): writes reach .grad
         kernel_grad.copy_(grad_pixels.t().mm(patches).view(kernel_grad.shape))
         torch.sum(grad_pixels, dim=0, out=bias_grad)
+
+
+def manual_trunk(trunk: nn.Module) -> ManualMLP | ManualMinAtarCNN | None:
+    """The hand-written pass of an MLP or MinAtar-CNN trunk; None for any other trunk."""
+    if ManualMLP.supports(trunk):
+        return ManualMLP(trunk)  # type: ignore[arg-type]
+    if ManualMinAtarCNN.supports(trunk):
+        return ManualMinAtarCNN(trunk)  # type: ignore[arg-type]
+    return None
