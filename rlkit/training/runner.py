@@ -19,6 +19,7 @@ from rlkit.errors import ConfigError, RlkitError
 from rlkit.evaluation import EvalResult, evaluate
 from rlkit.experiment import Experiment, load_experiment
 from rlkit.seeding import derive_seed
+from rlkit.training.lock import LOCK_NAME, RunLock
 from rlkit.training.session import (
     Session,
     TrainingInterrupted,
@@ -59,9 +60,12 @@ def open_session(
 def train(experiment: Experiment, run_dir: str | Path | None = None) -> dict[str, Any]:
     """Train from scratch into a new run directory; return the summary."""
     target = Path(run_dir) if run_dir else default_run_dir(experiment.name)
-    check_run_dir_free(target)
-    with open_session(experiment, target) as session:  # bad envs or agents fail before any write
-        return session.run()
+    if target.exists() and (not target.is_dir() or not (target / LOCK_NAME).exists()):
+        check_run_dir_free(target)  # a file, or a directory no rlkit writer can be holding
+    with RunLock(target, announce=False) as lock:  # one writer: the next is refused, named
+        check_run_dir_free(target)  # a finished run: refused, nothing written
+        with open_session(experiment, target) as session:  # bad envs or agents fail before
+            return session.run(lock.announce)  # any write (the lock takes its directory away)
 
 
 def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
@@ -69,17 +73,20 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]
     target = Path(run_dir)
     if not target.is_dir():
         raise RlkitError(f"--resume {target}: no such run directory")
-    state = checkpoint.load(checkpoint.latest(target))
-    allowed = RESUMABLE_KEYS | agent_class(load_experiment(state["config"]).agent_name).budget_keys
-    for text in overrides:
-        key = text.partition("=")[0].strip()
-        if key not in allowed:
-            raise ConfigError(
-                f"--set {key}: cannot change when resuming; allowed: {', '.join(sorted(allowed))}"
-            )
-    experiment = load_experiment(state["config"], overrides)
-    with open_session(experiment, target, state) as session:
-        return session.run()
+    with RunLock(target, announce=False) as lock:  # before reading: the last writer's state
+        state = checkpoint.load(checkpoint.latest(target))
+        experiment = load_experiment(state["config"])
+        allowed = RESUMABLE_KEYS | agent_class(experiment.agent_name).budget_keys
+        for text in overrides:
+            key = text.partition("=")[0].strip()
+            if key not in allowed:
+                raise ConfigError(
+                    f"--set {key}: cannot change when resuming; allowed: "
+                    f"{', '.join(sorted(allowed))}"
+                )
+        experiment = load_experiment(state["config"], overrides)
+        with open_session(experiment, target, state) as session:
+            return session.run(lock.announce)
 
 
 def _for_acting(experiment: Experiment, state: dict[str, Any]) -> Experiment:

@@ -18,7 +18,7 @@ import json
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +34,7 @@ from rlkit.errors import CheckpointError, RlkitError
 from rlkit.evaluation import EvalResult, evaluate
 from rlkit.experiment import Experiment, RunConfig
 from rlkit.seeding import derive_seed
+from rlkit.training.lock import LOCK_NAME
 from rlkit.training.logger import ProgressBar, RunLogger
 
 
@@ -182,10 +183,14 @@ class Session:
         """Greedy episodes of the agent on the evaluation envs."""
         return evaluate(self.agent, self.evaluation_envs(), episodes, seed)
 
-    def run(self) -> dict[str, Any]:
-        """Write config.toml, train to the budget, evaluate, write summary.json; return it."""
+    def run(self, before_writing: Callable[[], None] | None = None) -> dict[str, Any]:
+        """Write config.toml, train to the budget, evaluate, write summary.json; return it.
+        `before_writing` runs once the run is known to go ahead, before its first write (the
+        run lock's announce)."""
         if self.resumed and (why := self.loop.resume_error()) is not None:
             raise RlkitError(why)
+        if before_writing is not None:
+            before_writing()
         run, loop = self.experiment.run, self.loop
         self.run_dir.mkdir(parents=True, exist_ok=True)
         toml_text = dumps_toml(self.experiment.to_dict())
@@ -282,7 +287,8 @@ def default_run_dir(name: str) -> Path:
 
 
 def check_run_dir_free(path: Path) -> None:
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    """RlkitError unless `path` is missing or an empty directory (its lock file aside)."""
+    if path.exists() and (not path.is_dir() or any(p.name != LOCK_NAME for p in path.iterdir())):
         raise RlkitError(
             f"run directory {path} already exists; choose another --logdir, "
             f"or continue that run with --resume {path}"
