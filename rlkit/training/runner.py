@@ -7,6 +7,7 @@ loop: the runner's own step loop (rlkit.training.steps) unless the agent class n
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -74,19 +75,45 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]
     if not target.is_dir():
         raise RlkitError(f"--resume {target}: no such run directory")
     with RunLock(target, announce=False) as lock:  # before reading: the last writer's state
+        if not checkpoint.list_checkpoints(target):
+            return _restart(target, overrides, lock)
         state = checkpoint.load(checkpoint.latest(target))
-        experiment = load_experiment(state["config"])
-        allowed = RESUMABLE_KEYS | agent_class(experiment.agent_name).budget_keys
-        for text in overrides:
-            key = text.partition("=")[0].strip()
-            if key not in allowed:
-                raise ConfigError(
-                    f"--set {key}: cannot change when resuming; allowed: "
-                    f"{', '.join(sorted(allowed))}"
-                )
-        experiment = load_experiment(state["config"], overrides)
+        checked = _checked_overrides(load_experiment(state["config"]), overrides)
+        experiment = load_experiment(state["config"], checked)
         with open_session(experiment, target, state) as session:
             return session.run(lock.announce)
+
+
+def _restart(target: Path, overrides: Sequence[str], lock: RunLock) -> dict[str, Any]:
+    """`--resume` of a run that saved no checkpoint (killed early, or stopped by a non-finite
+    loss before its first): start it again from step 0 with its own config.toml, saying so."""
+    config = target / "config.toml"
+    if not config.is_file():
+        raise RlkitError(
+            f"--resume {target}: it has no checkpoint and no config.toml to start again from; "
+            f"start it afresh with: rlkit run EXPERIMENT --logdir {target}"
+        )
+    experiment = load_experiment(config, _checked_overrides(load_experiment(config), overrides))
+    print(
+        f"rlkit: {target} has no checkpoint yet: starting it again from step 0 with its "
+        "config.toml",
+        file=sys.stderr,
+    )
+    with open_session(experiment, target) as session:
+        session.restarted = True
+        return session.run(lock.announce)
+
+
+def _checked_overrides(experiment: Experiment, overrides: Sequence[str]) -> Sequence[str]:
+    """`overrides` if each sets a key `--resume --set` may change, else ConfigError."""
+    allowed = RESUMABLE_KEYS | agent_class(experiment.agent_name).budget_keys
+    for text in overrides:
+        key = text.partition("=")[0].strip()
+        if key not in allowed:
+            raise ConfigError(
+                f"--set {key}: cannot change when resuming; allowed: {', '.join(sorted(allowed))}"
+            )
+    return overrides
 
 
 def _for_acting(experiment: Experiment, state: dict[str, Any]) -> Experiment:

@@ -137,6 +137,9 @@ class Session:
         **loop_options: Any,
     ) -> None:
         self.experiment, self.run_dir, self.resumed = experiment, run_dir, state is not None
+        self.restarted = False
+        """Set for a fresh start in a directory an earlier attempt logged into (`--resume` of
+        a run with no checkpoint): its TensorBoard events are purged from the first step."""
         run = experiment.run
         configure_torch(run)
         torch.manual_seed(run.seed)
@@ -196,7 +199,8 @@ class Session:
         toml_text = dumps_toml(self.experiment.to_dict())
         write_atomic(self.run_dir / "config.toml", toml_text)
         logger = self.logger = RunLogger(
-            self.run_dir, purge_step=loop.log_step() if self.resumed else None
+            self.run_dir,
+            purge_step=loop.log_step() if self.resumed else (0 if self.restarted else None),
         )
         self.bar = ProgressBar(loop.budget(), run.progress)
         if not self.resumed:

@@ -61,7 +61,7 @@ class StepLoop(TrainingLoop):
 
     def train(self, stop: StopFlag) -> None:
         self._loop(stop)
-        self.session.save()
+        self._checkpoint()
 
     def _loop(self, stop: StopFlag) -> None:
         session, agent = self.session, self.agent
@@ -98,10 +98,16 @@ class StepLoop(TrainingLoop):
                     (counters.step - counters.next_eval + 1) / run.eval_every
                 )
             if run.checkpoint_every and counters.step >= counters.next_checkpoint:
-                session.save()
-                counters.next_checkpoint = counters.step + run.checkpoint_every
+                self._checkpoint()
             if stop.requested:
                 session.interrupt()
+
+    def _checkpoint(self) -> None:
+        """Save, with the next periodic checkpoint due `checkpoint_every` steps on (set before
+        saving, so a resumed run does not find one due at once and push an older one out)."""
+        counters = self.session.counters
+        counters.next_checkpoint = counters.step + self.experiment.run.checkpoint_every
+        self.session.save()
 
     def final_evaluation(self) -> EvalResult:
         run = self.experiment.run
