@@ -85,9 +85,15 @@ def make_env(config: EnvConfig, training: bool = False, **extra: Any) -> gym.Env
     kwargs = {"disable_env_checker": True, **config.kwargs, **extra}
     if config.max_episode_steps is not None:
         kwargs["max_episode_steps"] = config.max_episode_steps
-    _check_kwargs(config.id, config.kwargs)
+    _check_render_mode(config.kwargs)
     try:
+        _check_kwargs(config.id, config.kwargs)
         env = gym.make(config.id, **kwargs)
+    except gym.error.DependencyNotInstalled as exc:
+        raise ConfigError(
+            f"env.id: {config.id} needs a package that is not installed: "
+            f"{' '.join(str(exc).split())}"
+        ) from None
     except Exception as exc:  # envs raise anything for bad values (KeyError for a bad map_name)
         raise ConfigError(
             f"env.kwargs: {config.id} could not be made with {config.kwargs} "
@@ -96,6 +102,17 @@ def make_env(config: EnvConfig, training: bool = False, **extra: Any) -> gym.Env
     if training and config.reward_noise > 0:
         env = RewardNoise(env, config.reward_noise)
     return env
+
+
+def _check_render_mode(kwargs: dict[str, Any]) -> None:
+    """Refuse render modes that draw on a screen: every env of a run would open a window (and
+    slow training to the display's pace); rlkit records videos itself."""
+    mode = kwargs.get("render_mode")
+    if mode is not None and mode != "rgb_array":
+        raise ConfigError(
+            f"env.kwargs.render_mode: {mode!r} would draw every env on a screen while training; "
+            "leave it out (rlkit eval RUN --video FILE.gif records the policy) or use 'rgb_array'"
+        )
 
 
 def _check_kwargs(env_id: str, kwargs: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -94,9 +95,12 @@ def coerce(hint: Any, value: Any, where: str) -> Any:
 
 
 def _scalar(hint: Any, value: Any, where: str) -> Any:
-    """Check a plain scalar value."""
+    """Check a plain scalar value; a float must be finite (no setting of rlkit means "infinite"
+    or "not a number", and one would only fail later, deep in a run)."""
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: {value!r} is not a finite number; give a finite value")
     if hint is int and isinstance(value, bool):
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if isinstance(hint, type) and not isinstance(value, hint):

@@ -132,7 +132,7 @@ def read_experiment(source: str | Path) -> dict[str, Any]:
     path = Path(source)
     bundled = bundled_experiments()
     if path.is_file():
-        text, origin = path.read_text(), str(path)
+        text, origin = _read_text(path), str(path)
     elif str(source).removesuffix(".toml") in bundled:
         entry = bundled[str(source).removesuffix(".toml")]
         text, origin = entry.read_text(), entry.name
@@ -145,6 +145,19 @@ def read_experiment(source: str | Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: invalid TOML: {exc}") from None
+
+
+def _read_text(path: Path) -> str:
+    """The experiment file's text; ConfigError for one that is not UTF-8 text or unreadable."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a UTF-8 text file (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}); an experiment is a TOML text file saved as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from None
 
 
 def load_experiment(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
 import shutil
@@ -495,3 +496,68 @@ def test_ppo_bad_settings_are_one_line(
     code, out, err = run_cli(capsys, "run", "cartpole_ppo", "--set", setting, "--logdir", "run")
     assert_one_error_line(code, out, err, *words)
     assert not Path("run").exists()
+
+
+BAD_VALUES = [
+    pytest.param(
+        "cartpole_dqn", ["--set", "agent.learning_rate=inf"],
+        ["agent.learning_rate: inf is not a finite number"], id="inf-learning-rate",
+    ),
+    pytest.param(
+        "cartpole_ppo", ["--set", "run.target_return=nan"],
+        ["run.target_return: nan is not a finite number"], id="nan-target",
+    ),
+    pytest.param(
+        "cartpole_dqn", ["--set", "agent.batch_size=100000000"],
+        ["agent.batch_size must be <= replay.capacity", "100,000,000"], id="batch-over-replay",
+    ),
+    pytest.param(
+        "breakout_ppo", ["--set", "agent.n_steps=100000000"],
+        ["agent.n_steps=100,000,000 x env.num_envs=8", "GB of memory is available"],
+        id="rollout-over-memory",
+    ),
+    pytest.param(
+        "cartpole_dqn", ["--set", 'env.kwargs={render_mode="human"}'],
+        ["env.kwargs.render_mode: 'human' would draw every env on a screen"], id="human-render",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "extra", "words"), BAD_VALUES)
+def test_bad_values_are_refused_before_the_run_starts(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], name: str, extra: list[str], words: list[str]
+) -> None:
+    before = snapshot(in_tmp)
+    code, out, err = run_cli(capsys, "run", name, "--logdir", "out", *extra)
+    assert_one_error_line(code, out, err, *words)
+    assert_same_tree(before, in_tmp)
+    assert not (in_tmp / "out").exists()
+
+
+def test_an_experiment_file_that_is_not_utf8_text(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    experiment = in_tmp / "binary.toml"
+    experiment.write_bytes(b'name = "x"\n\xff\xfe\x00\x01')
+    before = snapshot(in_tmp)
+    code, out, err = run_cli(capsys, "run", experiment, "--logdir", "out")
+    assert_one_error_line(code, out, err, "binary.toml: not a UTF-8 text file", "0xff", "11")
+    assert_same_tree(before, in_tmp)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "module", "extra"),
+    [
+        ("LunarLander-v3", "Box2D", "gymnasium[box2d]"),
+        ("HalfCheetah-v5", "mujoco", "gymnasium[mujoco]"),
+    ],
+)
+def test_an_env_whose_optional_dependency_is_missing_names_the_extra(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], env_id: str, module: str, extra: str
+) -> None:
+    if importlib.util.find_spec(module) is not None:
+        pytest.skip(f"{module} is installed here")
+    code, out, err = run_cli(capsys, "run", "cartpole_ppo", "--set", f"env.id={env_id}",
+                             "--logdir", "out")  # fmt: skip
+    assert_one_error_line(code, out, err, f"env.id: {env_id} needs a package", extra)
+    assert not (in_tmp / "out").exists()

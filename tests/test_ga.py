@@ -180,7 +180,7 @@ def test_rlkit_eval_plays_the_elite(tmp_path: Path, capsys: pytest.CaptureFixtur
         ("agent.truncation=9", "agent.truncation must be in [1, population] = [1, 8]"),
         ("agent.sigma=0", "agent.sigma must be > 0"),
         ("agent.sigma=-0.5", "agent.sigma must be > 0"),
-        ("agent.sigma=inf", "agent.sigma must be > 0 and finite"),
+        ("agent.sigma=inf", "agent.sigma: inf is not a finite number; give a finite value"),
         ("agent.elite_candidates=0", "agent.elite_candidates must be in"),
         ("agent.backend=gpu", "agent.backend: 'gpu' is not valid"),
     ],

@@ -116,6 +116,11 @@ class DQNConfig:
             raise ValueError("learning_starts and max_grad_norm must be >= 0")
         if self.rmsprop_centered and self.optimizer != "rmsprop":
             raise ValueError("rmsprop_centered needs optimizer = 'rmsprop'")
+        if self.batch_size > self.replay.capacity:
+            raise ValueError(
+                f"batch_size must be <= replay.capacity ({self.replay.capacity:,}): a batch is "
+                f"drawn from replay, got {self.batch_size:,}"
+            )
 
 
 class Batch(NamedTuple):

@@ -24,6 +24,7 @@ from rlkit.agents.pg.policies import (
     build_optimizer,
     check_box_only_options,
     check_policy_spaces,
+    check_rollout_memory,
     clip_and_step,
     decay_learning_rate,
     numpy_policy,
@@ -140,6 +141,7 @@ class A2CAgent(Agent[A2CConfig]):
     def __init__(self, config: A2CConfig, spec: EnvSpec, seed: int) -> None:
         super().__init__(config, spec, seed)
         check_box_only_options(config, spec, "a2c")
+        check_rollout_memory(config.n_steps, spec)
         self.device = resolve_device(config.device)
         self.net = build_actor_critic(config, spec, with_value=True, device=self.device)
         self.passes = actor_critic_pass(self.net, config.manual_backward)

@@ -13,11 +13,12 @@ import torch
 from torch import nn
 
 from rlkit.agent import EnvSpec
-from rlkit.errors import SpaceError
+from rlkit.errors import ConfigError, SpaceError
 from rlkit.nn.flat import FlatParameters
 from rlkit.nn.networks import MLPTrunk, NetworkKind, build_trunk
 from rlkit.nn.numpy_mlp import Layer, mlp_forward, numpy_layers
 from rlkit.nn.optim import clip_grad_norm, optimizer_step
+from rlkit.replay import available_memory
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -470,6 +471,20 @@ class PolicySampler:
         if self._kept is None or not np.array_equal(self._kept[0], actions):
             return None
         return self._kept[1]
+
+
+def check_rollout_memory(n_steps: int, spec: EnvSpec) -> None:
+    """ConfigError if a rollout's observations and next observations (n_steps x num_envs of
+    each) would not fit in the memory available now, before anything is allocated."""
+    space = spec.observation_space
+    per_obs = int(np.prod(space.shape or ())) * np.dtype(space.dtype or np.float32).itemsize
+    needed, available = 2 * n_steps * spec.num_envs * per_obs, available_memory()
+    if available is not None and needed > available:
+        raise ConfigError(
+            f"agent.n_steps={n_steps:,} x env.num_envs={spec.num_envs}: the rollout's "
+            f"observations need {needed / 1e9:,.2f} GB but only {available / 1e9:,.2f} GB of "
+            "memory is available; choose fewer steps or envs"
+        )
 
 
 def build_optimizer(net: ActorCritic, config: PolicyGradientConfig) -> torch.optim.Optimizer:

@@ -38,6 +38,7 @@ from rlkit.agents.pg.policies import (
     build_optimizer,
     check_box_only_options,
     check_policy_spaces,
+    check_rollout_memory,
     clip_and_step,
     decay_learning_rate,
     rollout_tensor,
@@ -118,6 +119,7 @@ class PPOAgent(Agent[PPOConfig]):
     def __init__(self, config: PPOConfig, spec: EnvSpec, seed: int) -> None:
         super().__init__(config, spec, seed)
         check_box_only_options(config, spec, "ppo")
+        check_rollout_memory(config.n_steps, spec)
         batch = config.n_steps * spec.num_envs
         if batch % config.minibatches:
             raise ConfigError(
