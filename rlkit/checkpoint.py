@@ -80,10 +80,16 @@ def latest(target: Path) -> Path:
     return found[-1]
 
 
-def prune(run_dir: Path, keep: int) -> None:
-    """Delete all but the newest `keep` checkpoints."""
-    for old in list_checkpoints(run_dir)[:-keep]:
-        old.unlink(missing_ok=True)
+def prune(run_dir: Path, keep: int, names: list[str] | None = None) -> list[str]:
+    """Delete all but the newest `keep` (0: none deleted) of the checkpoints named `names`
+    (oldest first; default: every checkpoint of the run directory); return the names kept."""
+    if names is None:
+        names = [p.name for p in list_checkpoints(run_dir)]
+    if keep <= 0:
+        return names
+    for old in names[:-keep]:
+        (run_dir / "checkpoints" / old).unlink(missing_ok=True)
+    return names[-keep:]
 
 
 def encode(obj: Any) -> Any:

@@ -20,6 +20,7 @@ from rlkit.errors import ConfigError, RlkitError
 from rlkit.evaluation import EvalResult, evaluate
 from rlkit.experiment import Experiment, load_experiment
 from rlkit.seeding import derive_seed
+from rlkit.training.identity import RESUMABLE_KEYS, check_belongs, resumable_keys
 from rlkit.training.lock import LOCK_NAME, RunLock
 from rlkit.training.session import (
     Session,
@@ -27,22 +28,9 @@ from rlkit.training.session import (
     TrainingLoop,
     check_run_dir_free,
     default_run_dir,
+    load_agent_state,
 )
 from rlkit.training.steps import StepLoop
-
-RESUMABLE_KEYS = frozenset(
-    {
-        "run.total_steps",
-        "run.eval_every",
-        "run.eval_episodes",
-        "run.final_eval_episodes",
-        "run.checkpoint_every",
-        "run.keep_checkpoints",
-        "run.log_every",
-        "run.progress",
-    }
-)
-"""Keys `--resume --set` may change for every agent; families add theirs (Agent.budget_keys)."""
 
 
 def training_loop_class(agent_name: str) -> type[TrainingLoop]:
@@ -77,7 +65,9 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]
     with RunLock(target, announce=False) as lock:  # before reading: the last writer's state
         if not checkpoint.list_checkpoints(target):
             return _restart(target, overrides, lock)
-        state = checkpoint.load(checkpoint.latest(target))
+        newest = checkpoint.latest(target)
+        state = checkpoint.load(newest)
+        check_belongs(target, state, newest)
         checked = _checked_overrides(load_experiment(state["config"]), overrides)
         experiment = load_experiment(state["config"], checked)
         with open_session(experiment, target, state) as session:
@@ -106,7 +96,7 @@ def _restart(target: Path, overrides: Sequence[str], lock: RunLock) -> dict[str,
 
 def _checked_overrides(experiment: Experiment, overrides: Sequence[str]) -> Sequence[str]:
     """`overrides` if each sets a key `--resume --set` may change, else ConfigError."""
-    allowed = RESUMABLE_KEYS | agent_class(experiment.agent_name).budget_keys
+    allowed = resumable_keys(experiment)
     for text in overrides:
         key = text.partition("=")[0].strip()
         if key not in allowed:
@@ -136,7 +126,10 @@ def evaluate_checkpoint(
     episodes back to back on a rendering env, at most `max_frames` frames, into that file.
     """
     video_path = videos.check_video_path(video) if video is not None else None
-    state = checkpoint.load(checkpoint.latest(Path(target)))
+    path = checkpoint.latest(Path(target))
+    state = checkpoint.load(path)
+    if Path(target).is_dir():
+        check_belongs(Path(target), state, path)
     experiment = _for_acting(load_experiment(state["config"]), state)
     run = experiment.run
     eval_seed = derive_seed(run.seed, 1, 0) if seed is None else seed
@@ -148,7 +141,7 @@ def evaluate_checkpoint(
         agent = build_agent(
             experiment.agent_name, experiment.agent, env_spec(experiment.env, envs), run.seed
         )
-        agent.load_state_dict(state["agent"])
+        load_agent_state(agent, state)
         if video_path is not None:
             return videos.record(agent, envs, video_path, episodes or 1, eval_seed, fps, max_frames)
         count = episodes or run.final_eval_episodes or run.eval_episodes

@@ -32,8 +32,9 @@ from rlkit.config import dumps_toml
 from rlkit.envs.factory import make_vector_env
 from rlkit.errors import CheckpointError, RlkitError
 from rlkit.evaluation import EvalResult, evaluate
-from rlkit.experiment import Experiment, RunConfig
+from rlkit.experiment import Experiment, RunConfig, load_experiment
 from rlkit.seeding import derive_seed
+from rlkit.training import identity
 from rlkit.training.lock import LOCK_NAME
 from rlkit.training.logger import ProgressBar, RunLogger
 
@@ -150,7 +151,7 @@ class Session:
         try:
             self.agent = self.loop.make_agent()
             if state is not None:
-                self.agent.load_state_dict(state["agent"])
+                load_agent_state(self.agent, state)
                 self.counters = restore_counters(state)
                 self.loop.load_state_dict(state)
         except BaseException:
@@ -225,9 +226,28 @@ class Session:
             "counters": asdict(self.counters),
             **self.loop.state_dict(),
         }
+        own = [name for name in self._own_checkpoints() if name != path.name] + [path.name]
+        identity.record_written(self.run_dir, own)  # before the file: a crash leaks nothing
         checkpoint.save(path, payload)
-        checkpoint.prune(self.run_dir, self.experiment.run.keep_checkpoints)
+        kept = checkpoint.prune(self.run_dir, self.experiment.run.keep_checkpoints, own)
+        identity.record_written(self.run_dir, kept)
         return path
+
+    def _own_checkpoints(self) -> list[str]:
+        """The checkpoints this run wrote (identity.written), oldest first. A run directory
+        from before that list existed adopts the checkpoints of its own experiment once."""
+        if (self.run_dir / "checkpoints" / identity.WRITTEN).is_file():
+            return identity.written(self.run_dir)
+        mine = identity.fingerprint(self.experiment)
+        adopted = []
+        for path in checkpoint.list_checkpoints(self.run_dir):
+            try:
+                theirs = load_experiment(checkpoint.load(path)["config"])
+            except RlkitError:
+                continue  # corrupt or foreign: not ours to delete
+            if identity.fingerprint(theirs) == mine:
+                adopted.append(path.name)
+        return adopted
 
     def interrupt(self, saved: Path | None = None) -> NoReturn:
         """Stop on request: checkpoint now (or name the checkpoint `saved` already holds)."""
@@ -250,6 +270,20 @@ class Session:
         }
         write_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         return summary
+
+
+def load_agent_state(agent: Agent[Any], state: dict[str, Any]) -> None:
+    """The checkpoint's agent state into `agent`; CheckpointError in one line if it does not
+    fit the agent the checkpoint's config builds (missing keys, other shapes)."""
+    try:
+        agent.load_state_dict(state["agent"])
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+        detail = " ".join(str(exc).split())
+        detail = detail if len(detail) <= 160 else detail[:157] + "..."
+        raise CheckpointError(
+            "the checkpoint's agent state does not fit the agent its own config builds "
+            f"({type(exc).__name__}: {detail}); it was not written by this rlkit for this config"
+        ) from None
 
 
 def restore_counters(state: dict[str, Any]) -> Counters:
