@@ -23,13 +23,51 @@ def save(path: Path, payload: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
-            torch.save(encode({"format": FORMAT, "version": VERSION, **payload}), f)
+            out = _ReportingFile(f)
+            try:
+                torch.save(encode({"format": FORMAT, "version": VERSION, **payload}), out)  # type: ignore[arg-type]
+            except RuntimeError:
+                if out.error is not None:  # torch reports a failed write as its own error
+                    out.error.filename = str(path)  # the checkpoint, not its temporary file
+                    raise out.error from None
+                raise
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     _fsync_dir(path.parent)
+
+
+class _ReportingFile:
+    """A binary file for torch.save that keeps the OSError of a failed write (disk full...),
+    which torch's writer turns into an uninformative RuntimeError."""
+
+    def __init__(self, file: Any) -> None:
+        self.file = file
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            written: int = self.file.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+        return written
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace the text file `path` in one step (a crash or a failed write leaves the old
+    file and no temporary one)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load(path: Path) -> dict[str, Any]:

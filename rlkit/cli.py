@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from rlkit.errors import RlkitError
+from rlkit.errors import RlkitError, StorageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,13 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (2 for bad input, 130 when interrupted)."""
+    """Entry point; returns the exit code (2 for bad input, 3 when the run directory cannot be
+    written, 130 when interrupted)."""
     args = build_parser().parse_args(argv)
     from rlkit.training.runner import TrainingInterrupted
 
     try:
         handler = {"run": _run, "eval": _eval, "list": _list, "plot": _plot}[args.command]
         return handler(args)
+    except StorageError as exc:
+        print(f"rlkit: error: {exc}", file=sys.stderr)
+        return 3
     except RlkitError as exc:
         print(f"rlkit: error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""User-facing errors: the CLI prints them as one line and exits with code 2."""
+"""User-facing errors: the CLI prints them as one line and exits with code 2 (3: storage)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ class NonFiniteLossError(RlkitError):
 
 class CheckpointError(RlkitError):
     """A checkpoint or run directory is missing, corrupt or incompatible."""
+
+
+class StorageError(RlkitError):
+    """The run directory could not be written (disk full, read-only, permission denied, a path
+    that cannot be made). What was saved before is intact. The CLI exits with code 3."""
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:

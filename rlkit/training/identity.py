@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from rlkit.agent import agent_class
+from rlkit.checkpoint import write_atomic
 from rlkit.errors import CheckpointError
 from rlkit.experiment import Experiment, load_experiment, read_experiment
 
@@ -93,6 +93,4 @@ def record_written(run_dir: Path, names: list[str]) -> None:
     """Replace the list of the run's own checkpoints (atomically)."""
     path = run_dir / "checkpoints" / WRITTEN
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{WRITTEN}.tmp")
-    tmp.write_text("".join(f"{name}\n" for name in names))
-    os.replace(tmp, path)
+    write_atomic(path, "".join(f"{name}\n" for name in names))

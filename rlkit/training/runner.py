@@ -6,9 +6,11 @@ loop: the runner's own step loop (rlkit.training.steps) unless the agent class n
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from rlkit import checkpoint
 from rlkit import video as videos
 from rlkit.agent import agent_class, build_agent
 from rlkit.envs.factory import env_spec, make_vector_env
-from rlkit.errors import ConfigError, RlkitError
+from rlkit.errors import ConfigError, RlkitError, StorageError
 from rlkit.evaluation import EvalResult, evaluate
 from rlkit.experiment import Experiment, load_experiment
 from rlkit.seeding import derive_seed
@@ -46,9 +48,53 @@ def open_session(
     return Session(experiment, run_dir, state, loop, **options)
 
 
+STORAGE_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOTDIR,
+        errno.EEXIST,
+        errno.ENOENT,
+        errno.EIO,
+        errno.EFBIG,
+        errno.ENAMETOOLONG,
+    }
+)
+"""The OSErrors that mean a run directory could not be written (its storage, not rlkit)."""
+
+
+@contextlib.contextmanager
+def storage_faults(run_dir: Path) -> Iterator[None]:
+    """Turn a failed write under `run_dir` into one StorageError line: which path, why, that
+    what was saved is intact (checkpoints are atomic), and how to go on once it is fixed."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in STORAGE_ERRNOS:
+            raise
+        name = errno.errorcode.get(exc.errno or 0, "?")
+        then = (
+            f"continue with: rlkit run --resume {run_dir}"
+            if (run_dir / "config.toml").is_file()
+            else "start the run again"
+        )
+        raise StorageError(
+            f"cannot write {exc.filename or run_dir}: {exc.strerror or exc} ({name}); what was "
+            f"saved before is intact; once that is fixed, {then}"
+        ) from None
+
+
 def train(experiment: Experiment, run_dir: str | Path | None = None) -> dict[str, Any]:
     """Train from scratch into a new run directory; return the summary."""
     target = Path(run_dir) if run_dir else default_run_dir(experiment.name)
+    with storage_faults(target):
+        return _train(experiment, target)
+
+
+def _train(experiment: Experiment, target: Path) -> dict[str, Any]:
     if target.exists() and (not target.is_dir() or not (target / LOCK_NAME).exists()):
         check_run_dir_free(target)  # a file, or a directory no rlkit writer can be holding
     with RunLock(target, announce=False) as lock:  # one writer: the next is refused, named
@@ -62,7 +108,10 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]
     target = Path(run_dir)
     if not target.is_dir():
         raise RlkitError(f"--resume {target}: no such run directory")
-    with RunLock(target, announce=False) as lock:  # before reading: the last writer's state
+    with (
+        storage_faults(target),
+        RunLock(target, announce=False) as lock,
+    ):  # before reading: the last writer's state
         if not checkpoint.list_checkpoints(target):
             return _restart(target, overrides, lock)
         newest = checkpoint.latest(target)

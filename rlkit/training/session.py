@@ -15,7 +15,6 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
-import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ import torch
 
 from rlkit import checkpoint
 from rlkit.agent import Agent, EnvSpec, build_agent
+from rlkit.checkpoint import write_atomic
 from rlkit.config import dumps_toml
 from rlkit.envs.factory import make_vector_env
 from rlkit.errors import CheckpointError, RlkitError
@@ -304,13 +304,6 @@ def configure_torch(run: RunConfig) -> None:
     if run.torch_threads:
         torch.set_num_threads(run.torch_threads)
     torch.set_flush_denormal(run.flush_denormal)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one step (a crash leaves the old file or the new)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def default_run_dir(name: str) -> Path:

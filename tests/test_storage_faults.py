@@ -1,0 +1,120 @@
+"""Storage faults are one line and lose nothing: a disk that fills up mid-run (an ENOSPC injected
+at a checkpoint's write, as a full disk gives it), and run directories that cannot be made, end
+with one line naming the path and the cause and exit code 3, leave no temporary file and every
+earlier checkpoint loadable, and `--resume` finishes the run as if nothing had happened."""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import pytest
+from helpers import small_experiment
+
+from rlkit import checkpoint
+from rlkit.cli import main
+from rlkit.config import dumps_toml
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def experiment(tmp_path: Path) -> Path:
+    path = tmp_path / "small.toml"
+    run = {"total_steps": 2_000, "checkpoint_every": 500, "keep_checkpoints": 10}
+    path.write_text(dumps_toml(small_experiment(**run)))
+    return path
+
+
+def fill_disk_at_save(monkeypatch: pytest.MonkeyPatch, failing_save: int) -> None:
+    """Make the `failing_save`-th checkpoint write fail as a full disk does, part way in."""
+    original = checkpoint._ReportingFile.write
+    saves: dict[str, int] = {"count": 0, "bytes": 0}
+    real_save = checkpoint.save
+
+    def counting_save(path: Path, payload: dict[str, object]) -> None:
+        saves["count"] += 1
+        saves["bytes"] = 0
+        real_save(path, payload)
+
+    class FullDisk:
+        """The file as a full disk leaves it: every write fails with ENOSPC."""
+
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def write(self: checkpoint._ReportingFile, data: bytes) -> int:
+        saves["bytes"] += len(data)
+        if saves["count"] == failing_save and saves["bytes"] > 200:
+            self.file = FullDisk(self.file.name)
+        return original(self, data)
+
+    monkeypatch.setattr(checkpoint, "save", counting_save)
+    monkeypatch.setattr(checkpoint._ReportingFile, "write", write)
+
+
+def test_a_disk_that_fills_up_mid_run_is_one_line_and_resume_finishes_the_run(
+    experiment: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    whole = tmp_path / "whole"
+    assert cli(capsys, "run", experiment, "--logdir", whole)[0] == 0
+    run_dir = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        fill_disk_at_save(patch, failing_save=3)  # the checkpoint at step 1,500
+        code, err = cli(capsys, "run", experiment, "--logdir", run_dir)
+    assert code == 3
+    assert err.count("\n") == 1
+    failed = checkpoint.checkpoint_path(run_dir, 1_500)
+    assert err.startswith(f"rlkit: error: cannot write {failed}: No space left on device")
+    assert "No space left on device (ENOSPC); what was saved before is intact" in err
+    assert f"continue with: rlkit run --resume {run_dir}" in err
+    assert not list(run_dir.rglob("*.tmp"))
+    assert [p.name for p in checkpoint.list_checkpoints(run_dir)] == [
+        "step-0000000500.pt",
+        "step-0000001000.pt",
+    ]
+    for path in checkpoint.list_checkpoints(run_dir):
+        checkpoint.load(path)  # intact
+    code, err = cli(capsys, "run", "--resume", run_dir)
+    assert code == 0, err
+    mine = json.loads((run_dir / "summary.json").read_text())
+    theirs = json.loads((whole / "summary.json").read_text())
+    for key in ("steps", "episodes", "final_eval"):
+        assert mine[key] == theirs[key], key
+
+
+@pytest.mark.parametrize(
+    ("logdir", "cause"),
+    [
+        ("a-file/run", "Not a directory (ENOTDIR)"),
+        ("/proc/rlkit-cannot-be-here", "(ENOENT)"),
+    ],
+)
+def test_a_run_directory_that_cannot_be_made_is_one_line(
+    experiment: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    logdir: str,
+    cause: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("in the way\n")
+    code, err = cli(capsys, "run", experiment, "--logdir", logdir)
+    assert code == 3
+    assert err.count("\n") == 1
+    assert err.startswith(f"rlkit: error: cannot write {logdir}")
+    assert cause in err
+    assert "start the run again" in err
+    assert (tmp_path / "a-file").read_text() == "in the way\n"
