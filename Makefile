@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN_DIR ?= runs/frozenlake_qlearning-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup run test lint typecheck lint-imports unit wheel-check mutants planted-bugs clean
+.PHONY: setup run test lint typecheck lint-imports unit faults wheel-check mutants planted-bugs clean
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,11 @@ lint-imports: setup
 
 unit: setup
 	$(BIN)/pytest -q
+
+# The fault-injection tier alone (also part of `unit`): locking, storage faults, foreign
+# checkpoints, resume from any state, kill -9 during checkpoint writes.
+faults: setup
+	$(BIN)/pytest -q -m faults
 
 test: lint typecheck lint-imports unit
 

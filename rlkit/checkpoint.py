@@ -59,6 +59,15 @@ class _ReportingFile:
         self.file.flush()
 
 
+def remove_temporaries(run_dir: Path) -> None:
+    """Delete the temporary files of writes that never finished (a writer killed mid-write)
+    in `run_dir` and its checkpoints folder. Call only while holding the run's lock."""
+    for folder in (run_dir, run_dir / "checkpoints"):
+        if folder.is_dir():
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Replace the text file `path` in one step (a crash or a failed write leaves the old
     file and no temporary one)."""

@@ -20,6 +20,8 @@ from rlkit.config import dumps_toml
 from rlkit.errors import RlkitError
 from rlkit.training.lock import LOCK_NAME, RunLock
 
+pytestmark = pytest.mark.faults
+
 HOLD = textwrap.dedent(
     """
     import sys, time

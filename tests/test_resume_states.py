@@ -21,6 +21,8 @@ from rlkit.cli import main
 from rlkit.config import dumps_toml
 from rlkit.plot import read_scalars
 
+pytestmark = pytest.mark.faults
+
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str]:
     capsys.readouterr()

@@ -17,6 +17,8 @@ from rlkit.config import dumps_toml
 from rlkit.training.identity import WRITTEN, written
 from rlkit.training.lock import LOCK_NAME
 
+pytestmark = pytest.mark.faults
+
 FOREIGN = "step-0000999999.pt"  # newest by its name
 
 

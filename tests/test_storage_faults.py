@@ -16,6 +16,8 @@ from rlkit import checkpoint
 from rlkit.cli import main
 from rlkit.config import dumps_toml
 
+pytestmark = pytest.mark.faults
+
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str]:
     capsys.readouterr()

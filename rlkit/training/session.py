@@ -195,6 +195,7 @@ class Session:
             raise RlkitError(why)
         if before_writing is not None:
             before_writing()
+        checkpoint.remove_temporaries(self.run_dir)  # of a writer killed mid-write
         run, loop = self.experiment.run, self.loop
         self.run_dir.mkdir(parents=True, exist_ok=True)
         toml_text = dumps_toml(self.experiment.to_dict())
