@@ -28,12 +28,15 @@ def save(path: Path, payload: dict[str, Any]) -> None:
                 torch.save(encode({"format": FORMAT, "version": VERSION, **payload}), out)  # type: ignore[arg-type]
             except RuntimeError:
                 if out.error is not None:  # torch reports a failed write as its own error
-                    out.error.filename = str(path)  # the checkpoint, not its temporary file
                     raise out.error from None
                 raise
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is None or exc.filename == str(tmp):
+            exc.filename = str(path)  # name the checkpoint, not its temporary file
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     _fsync_dir(path.parent)

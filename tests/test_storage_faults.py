@@ -1,12 +1,15 @@
-"""Storage faults are one line and lose nothing: a disk that fills up mid-run (an ENOSPC injected
-at a checkpoint's write, as a full disk gives it), and run directories that cannot be made, end
-with one line naming the path and the cause and exit code 3, leave no temporary file and every
-earlier checkpoint loadable, and `--resume` finishes the run as if nothing had happened."""
+"""Storage faults are one line and lose nothing: a disk that fills up mid-run (a real 150 kB
+tmpfs where the test may mount one, and everywhere an ENOSPC injected at a checkpoint's write),
+a read-only filesystem, and run directories that cannot be made end with one line naming the
+path and the cause and exit code 3, leave no temporary file and every earlier checkpoint
+loadable, and `--resume` finishes the run as if nothing had happened."""
 
 from __future__ import annotations
 
 import errno
 import json
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -120,3 +123,60 @@ def test_a_run_directory_that_cannot_be_made_is_one_line(
     assert cause in err
     assert "start the run again" in err
     assert (tmp_path / "a-file").read_text() == "in the way\n"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 150 kB tmpfs at tmp_path/disk (skipped where this test may not mount one)."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=150k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root in a machine that allows it)")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_a_real_full_disk_then_more_space_and_resume(
+    small_disk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    experiment = tmp_path / "long.toml"
+    run = {"total_steps": 20_000, "checkpoint_every": 200, "keep_checkpoints": 1_000}
+    experiment.write_text(dumps_toml(small_experiment(**run)))
+    whole = tmp_path / "whole"
+    assert cli(capsys, "run", experiment, "--logdir", whole)[0] == 0
+    run_dir = small_disk / "run"
+    code, err = cli(capsys, "run", experiment, "--logdir", run_dir)
+    assert code == 3
+    assert err.count("\n") == 1
+    assert f"rlkit: error: cannot write {run_dir}" in err
+    assert "No space left on device (ENOSPC); what was saved before is intact" in err
+    assert not list(run_dir.rglob("*.tmp"))
+    saved = checkpoint.list_checkpoints(run_dir)
+    assert saved
+    for path in saved:
+        checkpoint.load(path)
+    subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)
+    code, err = cli(capsys, "run", "--resume", run_dir)
+    assert code == 0, err
+    mine = json.loads((run_dir / "summary.json").read_text())
+    theirs = json.loads((whole / "summary.json").read_text())
+    for key in ("steps", "episodes", "final_eval"):
+        assert mine[key] == theirs[key], key
+
+
+def test_a_read_only_filesystem_is_one_line_and_touches_nothing(
+    small_disk: Path, experiment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    code, err = cli(capsys, "run", experiment, "--logdir", small_disk / "run")
+    assert code == 3
+    assert err.count("\n") == 1
+    assert f"rlkit: error: cannot write {small_disk / 'run'}: Read-only file system (EROFS)" in err
+    assert list(small_disk.iterdir()) == []
