@@ -3,7 +3,8 @@
 A run's identity is its experiment less the keys `--resume --set` may change (the budget: run
 length, evaluation and checkpoint cadence, and each family's `budget_keys`): the env, the agent
 and the rest of the run settings, seed included. A checkpoint belongs to a run directory when
-its config has the identity of the directory's config.toml; `--resume` and `rlkit eval RUN`
+its config has the identity of the directory's config.toml (every checkpoint also records
+its fingerprint, which must agree with its config); `--resume` and `rlkit eval RUN`
 refuse, in one line and touching nothing, a newest checkpoint that does not (say, one of
 another experiment copied in). Rotation deletes only checkpoints the run wrote itself, listed
 in RUN_DIR/checkpoints/written.txt, so a checkpoint dropped into the folder is never removed.
@@ -73,7 +74,9 @@ def check_belongs(run_dir: Path, state: dict[str, Any], path: Path) -> None:
         return
     mine = load_experiment(read_experiment(config))
     theirs = load_experiment(state["config"])
-    if fingerprint(mine) != fingerprint(theirs):
+    theirs_print = fingerprint(theirs)
+    recorded = state.get("identity", theirs_print)  # older checkpoints record none
+    if fingerprint(mine) != theirs_print or recorded != theirs_print:
         raise CheckpointError(
             f"checkpoint {path} belongs to another experiment ({describe(theirs)}) than run "
             f"directory {run_dir} ({describe(mine)}); it was left untouched: move it out of "

@@ -223,6 +223,7 @@ class Session:
         path = checkpoint.checkpoint_path(self.run_dir, self.counters.step)
         payload = {
             "config": self.experiment.to_dict(),
+            "identity": identity.fingerprint(self.experiment),
             "agent": self.agent.state_dict(),
             "counters": asdict(self.counters),
             **self.loop.state_dict(),
