@@ -165,3 +165,31 @@ def ga_experiment(**agent: Any) -> dict[str, Any]:
         },
         "run": {"seed": 3, "eval_episodes": 3, "progress": False},
     }
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str]:
+    """`rlkit ARGV` in-process: (exit code, stderr)."""
+    from rlkit.cli import main
+
+    capsys.readouterr()
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+SUMMARY_OUTCOME = ("steps", "episodes", "final_eval")
+"""The summary.json keys two runs that took the same steps agree on."""
+
+
+def assert_same_outcome(run_dir: Path, reference: Path | dict[str, Any]) -> None:
+    """`run_dir`'s summary.json has the steps, episodes and final evaluation of `reference`
+    (a run directory or its summary)."""
+    import json
+
+    mine = json.loads((run_dir / "summary.json").read_text())
+    theirs = (
+        reference
+        if isinstance(reference, dict)
+        else json.loads((reference / "summary.json").read_text())
+    )
+    for key in SUMMARY_OUTCOME:
+        assert mine[key] == theirs[key], key

@@ -12,7 +12,12 @@ import torch
 from rlkit.agent import EnvSpec, Transition
 from rlkit.agents.dqn import DQNAgent, DQNConfig
 from rlkit.agents.dqn.optimizer import flat_optimizer_state
-from rlkit.agents.dqn.qfunction import AutogradQFunction, ManualQFunction, q_function
+from rlkit.agents.dqn.qfunction import (
+    AutogradQFunction,
+    ManualQFunction,
+    QFunction,
+    q_function,
+)
 from rlkit.config import from_dict
 from rlkit.nn.flat import FlatParameters
 from rlkit.nn.manual_conv import ManualMinAtarCNN
@@ -47,6 +52,29 @@ def test_flatten_parameters_makes_views_and_in_place_gradients() -> None:
         assert grad.data_ptr() <= p.grad.data_ptr() < grad.data_ptr() + grad.numel() * 4
 
 
+def assert_both_q_functions_agree(
+    manual: QFunction,
+    manual_grad: torch.Tensor,
+    auto: QFunction,
+    auto_grad: torch.Tensor,
+    obs: torch.Tensor,
+    grad_q: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both Q-functions give the same learning, bootstrap and acting Q-values and write the
+    same gradients (replacing stale ones), to 1e-5; return the manual one's Q and gradient."""
+    results = []
+    for path, grad in ((manual, manual_grad), (auto, auto_grad)):
+        q, tape = path.forward(obs)
+        assert not q.requires_grad
+        grad.fill_(123.0)  # backward replaces the gradients, it does not accumulate
+        path.backward(grad_q, tape)
+        acting_q = torch.from_numpy(path.act_q_values(obs.numpy()))
+        results.append((q, path.q_values(obs), acting_q, grad.clone()))
+    for manual_result, auto_result in zip(*results, strict=True):
+        torch.testing.assert_close(manual_result, auto_result, rtol=1e-5, atol=1e-6)
+    return results[0][0], results[0][3]
+
+
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 @pytest.mark.parametrize("dueling", [False, True])
 def test_hand_written_passes_equal_autograds(activation: str, dueling: bool) -> None:
@@ -60,17 +88,8 @@ def test_hand_written_passes_equal_autograds(activation: str, dueling: bool) -> 
     auto = AutogradQFunction(auto_net, auto_grad)
     obs = torch.randn(32, 3)
     grad_q = torch.randn(32, 4)
-    results = []
-    for path, grad in ((manual, manual_grad), (auto, auto_grad)):
-        q, tape = path.forward(obs)
-        assert not q.requires_grad
-        grad.fill_(123.0)  # backward replaces the gradients, it does not accumulate
-        path.backward(grad_q, tape)
-        acting_q = torch.from_numpy(path.act_q_values(obs.numpy()))
-        results.append((q, path.q_values(obs), acting_q, grad))
-    for manual_result, auto_result in zip(*results, strict=True):
-        torch.testing.assert_close(manual_result, auto_result, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(results[0][0], auto_net(obs).detach(), rtol=0, atol=0)
+    q, _ = assert_both_q_functions_agree(manual, manual_grad, auto, auto_grad, obs, grad_q)
+    torch.testing.assert_close(q, auto_net(obs).detach(), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
@@ -123,19 +142,10 @@ def test_the_hand_written_minatar_cnn_pass_equals_autograds(dueling: bool) -> No
     auto = AutogradQFunction(auto_net, auto_grad)
     obs = torch.rand(32, 10, 10, 4, generator=torch.Generator().manual_seed(2)) < 0.3
     grad_q = torch.randn(32, 3, generator=torch.Generator().manual_seed(3))
-    results = []
-    for path, grad in ((manual, manual_grad), (auto, auto_grad)):
-        q, tape = path.forward(obs)
-        assert not q.requires_grad
-        grad.fill_(123.0)  # backward replaces the gradients, it does not accumulate
-        path.backward(grad_q, tape)
-        acting_q = torch.from_numpy(path.act_q_values(obs.numpy()))
-        results.append((q, path.q_values(obs), acting_q, grad.clone()))
-    for manual_result, auto_result in zip(*results, strict=True):
-        torch.testing.assert_close(manual_result, auto_result, rtol=1e-5, atol=1e-6)
-    assert results[0][3].abs().sum() > 0
+    q, gradient = assert_both_q_functions_agree(manual, manual_grad, auto, auto_grad, obs, grad_q)
+    assert gradient.abs().sum() > 0
     alone = torch.cat([manual.forward(row[None])[0] for row in obs[:4]])
-    torch.testing.assert_close(alone, results[0][0][:4], rtol=1e-5, atol=1e-6)  # row by row
+    torch.testing.assert_close(alone, q[:4], rtol=1e-5, atol=1e-6)  # row by row
 
 
 def test_a_minatar_cnn_of_another_shape_is_left_to_autograd() -> None:

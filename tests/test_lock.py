@@ -13,9 +13,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import small_experiment
+from helpers import cli, small_experiment
 
-from rlkit.cli import main
 from rlkit.config import dumps_toml
 from rlkit.errors import RlkitError
 from rlkit.training.lock import LOCK_NAME, RunLock
@@ -52,12 +51,6 @@ def files(run_dir: Path) -> dict[str, bytes]:
         for p in sorted(run_dir.rglob("*"))
         if p.is_file() and p.name != LOCK_NAME
     }
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str]:
-    capsys.readouterr()
-    code = main([str(a) for a in argv])
-    return code, capsys.readouterr().err
 
 
 @pytest.fixture

@@ -86,6 +86,23 @@ def network(action_space: gym.Space[Any], **settings: Any) -> Any:
     return build_actor_critic(config, EnvSpec("Test-v0", OBS, action_space, 1), with_value=True)
 
 
+def assert_both_passes_agree(
+    net: Any, obs: torch.Tensor, taken: torch.Tensor, grads: OutputGradients
+) -> torch.Tensor:
+    """The hand-written and autograd passes give the same outputs and parameter gradients
+    (to 1e-5); return the hand-written pass's flat gradient."""
+    results = []
+    for path in (ManualPass(net), AutogradPass(net)):
+        outputs = path.forward(obs, taken)
+        path.backward(grads, outputs)
+        gradient = torch.cat([g.grad.clone() for g in net.flat_groups])
+        results.append((outputs.log_prob, outputs.entropy, outputs.values, gradient))
+    for mine, theirs in zip(*results, strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
+    gradient: torch.Tensor = results[0][3]
+    return gradient
+
+
 @pytest.mark.parametrize("actions", [DISCRETE, BOX], ids=["categorical", "gaussian"])
 @pytest.mark.parametrize("shared_trunk", [False, True], ids=["separate", "shared"])
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
@@ -104,16 +121,9 @@ def test_manual_pass_gives_autograds_outputs_and_parameter_gradients(
         torch.as_tensor(rng.normal(size=16), dtype=torch.float32) if with_entropy else None,
         torch.as_tensor(rng.normal(size=16), dtype=torch.float32),
     )
-    results = []
-    for path in (ManualPass(net), AutogradPass(net)):
-        outputs = path.forward(obs, taken)
-        path.backward(grads, outputs)
-        gradient = torch.cat([g.grad.clone() for g in net.flat_groups])
-        results.append((outputs.log_prob, outputs.entropy, outputs.values, gradient))
-    for mine, theirs in zip(*results, strict=True):
-        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
-    assert torch.isfinite(results[0][3]).all()
-    assert results[0][3].abs().max() > 0
+    gradient = assert_both_passes_agree(net, obs, taken, grads)
+    assert torch.isfinite(gradient).all()
+    assert gradient.abs().max() > 0
 
 
 @pytest.mark.parametrize("shared_trunk", [False, True], ids=["separate", "shared"])
@@ -249,15 +259,8 @@ def test_the_manual_pass_of_minatar_cnns_gives_autograds_outputs_and_gradients(
     taken = torch.as_tensor(rng.integers(3, size=16))
     grads = OutputGradients(*(torch.as_tensor(rng.normal(size=16), dtype=torch.float32)
                               for _ in range(3)))  # fmt: skip
-    results = []
-    for path in (ManualPass(net), AutogradPass(net)):
-        outputs = path.forward(obs, taken)
-        path.backward(grads, outputs)
-        gradient = torch.cat([g.grad.clone() for g in net.flat_groups])
-        results.append((outputs.log_prob, outputs.entropy, outputs.values, gradient))
-    for mine, theirs in zip(*results, strict=True):
-        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
-    assert results[0][3].abs().max() > 0
+    gradient = assert_both_passes_agree(net, obs, taken, grads)
+    assert gradient.abs().max() > 0
     for cls, config_class in ((PPOAgent, PPOConfig), (A2CAgent, A2CConfig)):
         agent = cls(from_dict(config_class, {"device": "cpu", "n_steps": 16}, "agent"),
                     EnvSpec("Grid-v0", GRIDS, DISCRETE, 2), seed=0)  # fmt: skip

@@ -14,20 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import small_experiment
+from helpers import cli, small_experiment
 
 from rlkit.checkpoint import list_checkpoints
-from rlkit.cli import main
 from rlkit.config import dumps_toml
 from rlkit.plot import read_scalars
 
 pytestmark = pytest.mark.faults
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str]:
-    capsys.readouterr()
-    code = main([str(a) for a in argv])
-    return code, capsys.readouterr().err
 
 
 def experiment_file(tmp_path: Path, **run: object) -> Path:

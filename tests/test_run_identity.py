@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import small_experiment
+from helpers import cli, small_experiment
 
 from rlkit import checkpoint
-from rlkit.cli import main
 from rlkit.config import dumps_toml
 from rlkit.training.identity import WRITTEN, written
 from rlkit.training.lock import LOCK_NAME
@@ -20,12 +19,6 @@ from rlkit.training.lock import LOCK_NAME
 pytestmark = pytest.mark.faults
 
 FOREIGN = "step-0000999999.pt"  # newest by its name
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str]:
-    capsys.readouterr()
-    code = main([str(a) for a in argv])
-    return code, capsys.readouterr().err
 
 
 def tree(root: Path) -> dict[str, bytes]:

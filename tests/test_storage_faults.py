@@ -7,25 +7,17 @@ loadable, and `--resume` finishes the run as if nothing had happened."""
 from __future__ import annotations
 
 import errno
-import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import small_experiment
+from helpers import assert_same_outcome, cli, small_experiment
 
 from rlkit import checkpoint
-from rlkit.cli import main
 from rlkit.config import dumps_toml
 
 pytestmark = pytest.mark.faults
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str]:
-    capsys.readouterr()
-    code = main([str(a) for a in argv])
-    return code, capsys.readouterr().err
 
 
 @pytest.fixture
@@ -93,10 +85,7 @@ def test_a_disk_that_fills_up_mid_run_is_one_line_and_resume_finishes_the_run(
         checkpoint.load(path)  # intact
     code, err = cli(capsys, "run", "--resume", run_dir)
     assert code == 0, err
-    mine = json.loads((run_dir / "summary.json").read_text())
-    theirs = json.loads((whole / "summary.json").read_text())
-    for key in ("steps", "episodes", "final_eval"):
-        assert mine[key] == theirs[key], key
+    assert_same_outcome(run_dir, whole)
 
 
 @pytest.mark.parametrize(
@@ -165,10 +154,7 @@ def test_a_real_full_disk_then_more_space_and_resume(
     subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)
     code, err = cli(capsys, "run", "--resume", run_dir)
     assert code == 0, err
-    mine = json.loads((run_dir / "summary.json").read_text())
-    theirs = json.loads((whole / "summary.json").read_text())
-    for key in ("steps", "episodes", "final_eval"):
-        assert mine[key] == theirs[key], key
+    assert_same_outcome(run_dir, whole)
 
 
 def test_a_read_only_filesystem_is_one_line_and_touches_nothing(

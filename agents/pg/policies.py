@@ -425,7 +425,7 @@ class PolicySampler:
         """One action per row of `obs`, ready for the env."""
         self._acted = self._kept = None
         torch_path = explore and self.numpy_policy is None
-        recording, keeping = torch_path and self.record_outputs, torch_path and self.keep_graph
+        recording, keeping = explore and self.records, torch_path and self.keep_graph
         if recording or keeping:
             with torch.inference_mode(not keeping):
                 params, values = self.net.policy_params_and_values(batch_tensor(obs, self.device))
@@ -457,6 +457,11 @@ class PolicySampler:
             assert sampled is not None
             return sampled
         return actions
+
+    @property
+    def records(self) -> bool:
+        """Whether exploring steps record their outputs (`record_outputs` on the torch path)."""
+        return self.record_outputs and self.numpy_policy is None
 
     def acted(self, actions: np.ndarray) -> ActedOutputs | None:
         """The recorded log-probs and values of the last exploring step if `actions` are the

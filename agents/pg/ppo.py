@@ -143,14 +143,16 @@ class PPOAgent(Agent[PPOConfig]):
         return self.actor.act(self.inputs.observations(obs, update=explore), explore, self.rng)
 
     def observe(self, transition: Transition) -> None:
-        """Store the step; with the acting pass's log-probs and values where it recorded them
-        for this very step (else NaN: the update computes them)."""
+        """Store the step; where acting records its outputs (the torch path), with the acting
+        pass's log-probs and values for this very step (else NaN: the update computes them)."""
         taken = self.actor.taken(transition.action)
-        acted = self.actor.acted(transition.action) if transition.obs is self._acted_obs else None
-        if acted is None:
-            missing = np.full(len(transition.reward), np.nan, np.float32)
-            acted = ActedOutputs(missing, missing)
-        extras = {"old_log_prob": acted.log_prob, "old_value": acted.value}
+        extras = None
+        if self.actor.records:
+            acted = self.actor.acted(transition.action)
+            if acted is None or transition.obs is not self._acted_obs:
+                missing = np.full(len(transition.reward), np.nan, np.float32)
+                acted = ActedOutputs(missing, missing)
+            extras = {"old_log_prob": acted.log_prob, "old_value": acted.value}
         self.rollout.add(self.inputs.transition(transition), taken, extras)
         self.steps += len(transition.reward)
 
@@ -167,15 +169,21 @@ class PPOAgent(Agent[PPOConfig]):
             rollout_tensor(data["obs"], self.device),
             rollout_tensor(data["action"], self.device),
         )
-        recorded = data["old_log_prob"], data["old_value"]
-        if np.isnan(recorded[0]).any() or np.isnan(recorded[1]).any():
+        acted_log_prob, acted_values = data.get("old_log_prob"), data.get("old_value")
+        if (
+            acted_log_prob is not None
+            and acted_values is not None
+            and not (np.isnan(acted_log_prob).any() or np.isnan(acted_values).any())
+        ):  # the acting passes' own (PolicySampler's record_outputs)
+            old_log_prob = rollout_tensor(acted_log_prob, self.device)
+            old_values = rollout_tensor(acted_values, self.device)
+            values = acted_values
+        else:
             with torch.no_grad():
-                old_log_prob, _, old_values = self.net.evaluate(obs, actions)
-            assert old_values is not None
-            values = old_values.view(length, num_envs).cpu().numpy()
-        else:  # the acting passes' own (PolicySampler's record_outputs)
-            old_log_prob, old_values = (rollout_tensor(x, self.device) for x in recorded)
-            values = recorded[1]
+                old_log_prob, _, evaluated = self.net.evaluate(obs, actions)
+            assert evaluated is not None
+            old_values = evaluated
+            values = evaluated.view(length, num_envs).cpu().numpy()
         next_values = self.rollout.next_values(
             values, lambda rows: state_values(self.net, rows, self.device)
         )
