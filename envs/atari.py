@@ -52,6 +52,12 @@ class AtariOptions:
     (ale-py's native count; 0 or 1 turns random starts off)."""
     fire_reset: bool = True
     """Press FIRE for one frame at every game reset, in games whose action set has FIRE."""
+    fire_after_life_loss: bool = False
+    """In games whose action set has FIRE: after a lost life the next agent step plays FIRE,
+    whatever action the agent chose (FireAfterLifeLoss), in training and in evaluation. It
+    serves the ball in Breakout-like games, as OpenAI Baselines' FireResetEnv does under
+    EpisodicLifeEnv (SB3's and CleanRL's Atari stacks), so an agent need not learn to.
+    Off by default: game-specific help (Machado et al. 2018 recommend none)."""
     episodic_life: bool = True
     """Training only: a lost life ends the episode (terminated, no bootstrap) while the game
     goes on, as in OpenAI Baselines' EpisodicLifeEnv; the next episode starts from the current
@@ -245,6 +251,53 @@ class LifeLossEpisodes(VectorWrapper):
         return obs, reward, terminated, truncated, info
 
 
+class FireAfterLifeLoss(VectorWrapper):
+    """Play FIRE as a sub-env's next action after it lost a life and its game went on.
+
+    Works on any vector env whose infos carry "lives" (both Atari builds); `fire` is the FIRE
+    action's index in the game's action set. The step that plays FIRE is an ordinary step:
+    the agent sees its observation and reward, and its own action for that step is ignored
+    (FireResetEnv hides the step inside a reset instead, which a synchronous vector env cannot
+    do for one sub-env). A new game is served by fire_reset, not by this.
+    """
+
+    def __init__(self, env: AnyVectorEnv, fire: int) -> None:
+        super().__init__(env)
+        self.fire = fire
+        self.lives = np.zeros(env.num_envs, dtype=np.int64)
+        self.serve = np.zeros(env.num_envs, dtype=bool)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Reset every sub-env and remember its lives."""
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.lives = np.array(info["lives"], dtype=np.int64)
+        self.serve.fill(False)
+        return obs, info
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step, with FIRE for the sub-envs that lost a life on the previous step."""
+        if self.serve.any():
+            actions = np.array(actions, dtype=np.int64)
+            actions[self.serve] = self.fire
+        obs, reward, terminated, truncated, info = self.env.step(actions)
+        lives = np.array(info["lives"], dtype=np.int64)
+        # a game over or truncation resets the game (SAME_STEP): its lives are the new game's
+        self.serve = (lives < self.lives) & (lives > 0) & ~truncated
+        self.lives = lives
+        return obs, reward, terminated, truncated, info
+
+
+def _with_fire_after_life_loss(
+    envs: AnyVectorEnv, options: AtariOptions, actions: list[str]
+) -> AnyVectorEnv:
+    """`envs` under FireAfterLifeLoss when the options ask for it and the game has FIRE."""
+    if not options.fire_after_life_loss or "FIRE" not in actions:
+        return envs
+    return FireAfterLifeLoss(envs, actions.index("FIRE"))
+
+
 class _GameStart(gym.Wrapper[Any, Any, Any, Any]):
     """Reset, random starts and time limit of an AtariEnv(frameskip=1), exactly as ale-py's
     native vector env does them: seed, reset_game, FIRE, NOOPs; frames counted after that."""
@@ -383,7 +436,9 @@ def make_native_stacks(
         reward_clipping=training and options.clip_rewards,
         use_fire_reset=options.fire_reset,
     )
-    return NativeStackedFrames(native, episodic_life=training and options.episodic_life)
+    stacks = NativeStackedFrames(native, episodic_life=training and options.episodic_life)
+    actions = [action.name for action in native.ale.get_action_set()]
+    return _with_fire_after_life_loss(stacks, options, actions)
 
 
 def make_wrapper_frames(
@@ -425,6 +480,8 @@ def make_atari_vector_env(
     if native:
         return make_native_stacks(rom, num_envs, options, training, num_threads)
     envs = make_wrapper_frames(rom, num_envs, options, render_mode)
+    actions = envs.envs[0].unwrapped.get_action_meanings()  # type: ignore[attr-defined]
+    envs = _with_fire_after_life_loss(envs, options, actions)
     if training and options.episodic_life:
         envs = LifeLossEpisodes(envs)
     envs = FrameStackVectorEnv(envs, options.frame_stack)
@@ -435,6 +492,7 @@ def make_atari_vector_env(
 
 __all__ = [
     "AtariOptions",
+    "FireAfterLifeLoss",
     "LifeLossEpisodes",
     "NativeStackedFrames",
     "is_atari_id",

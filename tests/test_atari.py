@@ -84,6 +84,7 @@ def random_actions(envs: Any, steps: int, seed: int = 0) -> np.ndarray:
             AtariOptions(noop_max=0, repeat_action_probability=0.25, max_episode_frames=1002),
             True,
         ),
+        ("Breakout", AtariOptions(noop_max=0, fire_after_life_loss=True), True),
     ],
 )
 def test_native_and_wrapper_builds_are_identical(
@@ -135,6 +136,41 @@ def test_training_ends_episodes_on_life_loss_and_clips_rewards() -> None:
         obs_e = steps_e[t][0]
         np.testing.assert_array_equal(info_t["final_obs"][i], obs_e[i])  # the stack so far
         assert (obs_t[i] == obs_e[i][-1]).all()  # the next life starts from that frame, repeated
+
+
+def lives_lost(reset_info: dict[str, Any], steps: list[Step]) -> np.ndarray:
+    """(steps, num_envs): where a life was lost and the game went on."""
+    lives = np.array([s[4]["lives"] for s in steps])
+    previous = np.vstack([reset_info["lives"][None], lives[:-1]])
+    return (lives < previous) & (lives > 0)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_fire_after_life_loss_serves_the_ball(native: bool) -> None:
+    """An agent that only plays NOOP loses a life, then waits for ever; with the option the
+    step after each lost life plays FIRE, exactly as if the agent had chosen it."""
+    options = AtariOptions(noop_max=0, fire_after_life_loss=True)
+    noops = np.zeros((600, 2), dtype=np.int64)
+    _, info_f, steps_f = play(make_atari_vector_env("Breakout", 2, options, native=native), noops)
+    lost_f = lives_lost(info_f, steps_f)
+    assert (lost_f.sum(axis=0) >= 8).all()  # served after every lost life: game after game
+    plain = AtariOptions(noop_max=0)
+    _, info_p, steps_p = play(make_atari_vector_env("Breakout", 2, plain, native=native), noops)
+    assert (lives_lost(info_p, steps_p).sum(axis=0) == 1).all()  # never served again
+    chosen = noops.copy()
+    chosen[1:][lost_f[:-1]] = 1  # FIRE on the step after each lost life
+    _, _, steps_c = play(make_atari_vector_env("Breakout", 2, plain, native=native), chosen)
+    for step_f, step_c in zip(steps_f, steps_c, strict=True):
+        for got, expected in zip(step_f[:4], step_c[:4], strict=True):
+            np.testing.assert_array_equal(got, expected)
+
+
+def test_fire_after_life_loss_needs_a_fire_action() -> None:
+    options = AtariOptions(fire_after_life_loss=True)
+    assert type(make_atari_vector_env("Pong", 1, options)).__name__ == "FireAfterLifeLoss"
+    envs = make_atari_vector_env("Freeway", 1, options)  # no FIRE in Freeway's action set
+    assert type(envs).__name__ == "NativeStackedFrames"
+    envs.close()
 
 
 @pytest.mark.parametrize("native", [True, False])

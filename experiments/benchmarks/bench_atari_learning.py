@@ -55,8 +55,9 @@ std) and SB3_time / rlkit_time; at the end per algo and library that score (mean
 seeds), training time and env steps/s.
 
 Differences that remain (the libraries' own wrappers): after a lost life SB3's FireResetEnv
-presses FIRE (and then action 2) for the agent and EpisodicLifeEnv adds a NOOP step; rlkit's
-agent must press FIRE itself. SB3's no-op start is 1-30 NOOP frames then FIRE + action 2 (two
+presses FIRE and then action 2, and EpisodicLifeEnv a NOOP, in three 4-frame steps hidden
+inside the next episode's reset; rlkit's FireAfterLifeLoss (fire_after_life_loss) plays FIRE
+as the new episode's first step, in place of the agent's action. SB3's no-op start is 1-30 NOOP frames then FIRE + action 2 (two
 4-frame steps); rlkit's is FIRE then 0-28 NOOP frames. SB3's VecFrameStack pads an episode
 start with zero frames, rlkit repeats the first frame. SB3's PPO clips the value prediction and
 takes its error alone; rlkit (and CleanRL) take the larger of the clipped and unclipped errors.
@@ -157,6 +158,7 @@ ATARI = {
     "screen_size": 84,
     "noop_max": 30,
     "fire_reset": True,
+    "fire_after_life_loss": True,
     "episodic_life": True,
     "clip_rewards": True,
     "max_episode_frames": 108_000,
