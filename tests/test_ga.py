@@ -230,3 +230,17 @@ def test_novelty_search_selects_on_the_archive_scores(tmp_path: Path) -> None:
     assert 0 < len(archive) <= 3 * 8
     _, sizes = read_scalars(tmp_path, "ga/archive_size")
     assert list(sizes)[-1] == len(archive)
+
+
+def test_the_atari_ga_runs_a_generation_on_pixels(tmp_path: Path) -> None:
+    """A pixel smoke test: frostbite_ga's Nature CNN (~1.7M parameters) on stacked Atari frames,
+    one small generation with its elite re-evaluated, then `rlkit eval` on the elite."""
+    settings = ["agent.population=3", "agent.truncation=2", "agent.elite_candidates=1",
+                "agent.elite_episodes=1", "agent.workers=0", "env.max_episode_steps=40",
+                "run.total_steps=100", "run.eval_episodes=1", "run.progress=false"]  # fmt: skip
+    summary = train(load_experiment("frostbite_ga", settings), tmp_path / "run")
+    assert summary["generations"] >= 1
+    # steps count emulator frames: 3 + 1 episodes of at most 40 steps of 4 frames a generation
+    assert 100 <= summary["steps"] <= summary["generations"] * 4 * 40 * 4
+    assert np.isfinite(summary["final_eval"]["mean_return"])
+    assert main(["eval", str(tmp_path / "run"), "--episodes", "1"]) == 0
