@@ -17,6 +17,7 @@ from rlkit.agent import EnvSpec
 from rlkit.config import from_dict
 from rlkit.envs import minatar
 from rlkit.envs.atari import AtariOptions, is_atari_id, make_atari_vector_env
+from rlkit.envs.paired import PairedVectorEnv
 from rlkit.envs.wrappers import RewardNoise
 from rlkit.errors import ConfigError, suggest
 from rlkit.tabular_model import TabularModel
@@ -30,8 +31,10 @@ class EnvConfig:
     """Gymnasium id, e.g. "CartPole-v1", "FrozenLake-v1", "rlkit/GridWorld-v0", "ALE/Pong-v5"."""
     num_envs: int = 1
     """Environments stepped together in one vector env."""
-    vectorization: Literal["sync", "async"] = "sync"
-    """sync: one process; async: one worker process per env."""
+    vectorization: Literal["sync", "async", "paired"] = "sync"
+    """sync: one process; async: one worker process per env; paired (training, num_envs >= 2):
+    two sync halves, each stepped on a worker thread while the agent acts on the other half
+    (rlkit.envs.paired), which pays for envs that step outside the GIL (Atari's native env)."""
     max_episode_steps: int | None = None
     """Time limit (truncation) overriding the env's registered one."""
     kwargs: dict[str, Any] = field(default_factory=dict)
@@ -42,6 +45,8 @@ class EnvConfig:
     def __post_init__(self) -> None:
         if self.num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {self.num_envs}")
+        if self.vectorization == "paired" and self.num_envs < 2:
+            raise ValueError(f"vectorization 'paired' needs num_envs >= 2, got {self.num_envs}")
         if self.reward_noise < 0:
             raise ValueError(f"reward_noise must be >= 0, got {self.reward_noise}")
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
@@ -143,6 +148,10 @@ def make_vector_env(
     and the true final observation is in info["final_obs"]. `training=False` builds the
     evaluation flavour (no reward noise; for Atari: whole games, unclipped rewards)."""
     n = config.num_envs if num_envs is None else num_envs
+    if config.vectorization == "paired" and training and n >= 2:
+        halves = dataclasses.replace(config, vectorization="sync")
+        first = make_vector_env(halves, n // 2, training)
+        return PairedVectorEnv(first, make_vector_env(halves, n - n // 2, training))
     if is_atari_id(config.id):
         options = from_dict(AtariOptions, config.kwargs, "env.kwargs")
         if config.max_episode_steps is not None:

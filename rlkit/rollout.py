@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -51,6 +52,36 @@ class RolloutState:
         return cls(state["obs"], state["returns"], state["lengths"])
 
 
+class PairedEnv(Protocol):
+    """A vector env of two halves that step on worker threads (rlkit.envs.paired); its class
+    says so with `steps_in_halves = True`."""
+
+    split: int
+    """Sub-envs in the first half."""
+
+    def send(self, half: int, actions: np.ndarray) -> Future[Any]: ...
+
+    def join(self, first: Any, second: Any) -> Any: ...
+
+
+def _act_and_step(
+    envs: VectorEnv[Any, Any, Any], agent: Actor, obs: np.ndarray, explore: bool
+) -> tuple[np.ndarray, Any]:
+    """The agent's actions for `obs` and the env's step on them. A paired env's first half
+    steps while the agent acts on the second half's rows (the first half's actions were sent
+    at once); the agent sees two acts, each on a view of `obs`'s rows."""
+    if not getattr(type(envs), "steps_in_halves", False):  # a wrapper's class does not say so
+        action = agent.act(obs, explore)
+        return action, envs.step(action)
+    paired: PairedEnv = envs  # type: ignore[assignment]
+    first = agent.act(obs[: paired.split], explore)
+    stepping = paired.send(0, first)
+    second = agent.act(obs[paired.split :], explore)
+    other = paired.send(1, second)
+    action = np.concatenate([first, second])
+    return action, paired.join(stepping.result(), other.result())
+
+
 def rollout(
     envs: VectorEnv[Any, Any, Any], agent: Actor, state: RolloutState, explore: bool
 ) -> Iterator[tuple[Transition, list[Episode]]]:
@@ -63,8 +94,9 @@ def rollout(
     if attach is not None:
         attach(envs)
     while True:
-        action = agent.act(state.obs, explore)
-        next_obs, reward, terminated, truncated, info = envs.step(action)
+        action, (next_obs, reward, terminated, truncated, info) = _act_and_step(
+            envs, agent, state.obs, explore
+        )
         done = np.logical_or(terminated, truncated)
         final_obs = next_obs
         episodes: list[Episode] = []

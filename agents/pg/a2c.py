@@ -154,7 +154,6 @@ class A2CAgent(Agent[A2CConfig]):
             self.net, spec.action_space, self.device, keep_graph=self.per_step
         )
         self.kept: list[KeptForward | None] = []
-        self._acted_obs: np.ndarray | None = None
         self.optimizer = build_optimizer(self.net, config)
         self.rollout = RolloutBuffer(config.n_steps)
         self.inputs = InputNormalization(config, spec)
@@ -162,16 +161,17 @@ class A2CAgent(Agent[A2CConfig]):
         self.updates = 0
 
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
-        self._acted_obs = obs
-        return self.actor.act(self.inputs.observations(obs, update=explore), explore, self.rng)
+        inputs = self.inputs.observations(obs, update=explore)
+        return self.actor.act(inputs, explore, self.rng, source=obs)
 
     def observe(self, transition: Transition) -> None:
-        taken = self.actor.taken(transition.action)
+        acting = self.actor.consume(transition.action)
+        taken = transition.action if acting is None else acting.taken
         if self.rollout.full:
             self.kept.clear()
         if self.per_step:
-            acted = transition.obs is self._acted_obs
-            self.kept.append(self.actor.kept(transition.action) if acted else None)
+            acted = acting is not None and acting.acted_on(transition.obs)
+            self.kept.append(acting.kept if acted and acting is not None else None)
         self.rollout.add(self.inputs.transition(transition), taken)
         self.steps += len(transition.reward)
 

@@ -382,6 +382,52 @@ class KeptForward(NamedTuple):
     values: torch.Tensor | None
 
 
+@dataclass
+class Acting:
+    """What one vector step's exploring acts sent and kept, for the step's observe to use."""
+
+    sources: list[np.ndarray]
+    """The observation arrays acted on (each the whole step's, or views of its rows)."""
+    sent: np.ndarray
+    """The actions sent to the env."""
+    taken: np.ndarray
+    """The actions to score: the unclipped samples behind `sent` (Box), else `sent`."""
+    outputs: ActedOutputs | None = None
+    kept: KeptForward | None = None
+
+    def acted_on(self, obs: np.ndarray) -> bool:
+        """Whether these acts were on `obs` itself (one act) or on views of its rows."""
+        if len(self.sources) == 1:
+            return self.sources[0] is obs
+        return all(part.base is obs for part in self.sources)
+
+    @classmethod
+    def join(cls, parts: list[Acting]) -> Acting:
+        """One Acting of the acts on consecutive row blocks of one step, in row order."""
+        if len(parts) == 1:
+            return parts[0]
+        outputs = [p.outputs for p in parts if p.outputs is not None]
+        kept = [p.kept for p in parts if p.kept is not None]
+        values = [k.values for k in kept if k.values is not None]
+        return cls(
+            [source for p in parts for source in p.sources],
+            np.concatenate([p.sent for p in parts]),
+            np.concatenate([p.taken for p in parts]),
+            ActedOutputs(
+                np.concatenate([o.log_prob for o in outputs]),
+                np.concatenate([o.value for o in outputs]),
+            )
+            if len(outputs) == len(parts)
+            else None,
+            KeptForward(
+                torch.cat([k.params for k in kept]),
+                torch.cat(values) if len(values) == len(parts) else None,
+            )
+            if len(kept) == len(parts)
+            else None,
+        )
+
+
 class PolicySampler:
     """Acts with an ActorCritic's policy: samples (explore) or takes the mode, clips Box actions
     to the bounds, and remembers the unclipped samples so the update uses their log-probs.
@@ -389,10 +435,15 @@ class PolicySampler:
     On the torch path (CNNs, CUDA) an exploring step can keep what its forward pass computed,
     so the update need not run the network over the rollout again (the numpy MLP path keeps
     nothing: on an MLP that costs little):
-    - `record_outputs` (PPO): the sampled actions' log-probs and V(s), as numpy (`acted`);
+    - `record_outputs` (PPO): the sampled actions' log-probs and V(s), as numpy;
     - `keep_graph` (A2C, whose one gradient step uses the acting parameters): pi's parameters
-      and V(s) with their autograd graph (`kept`), for the update to backpropagate through.
+      and V(s) with their autograd graph, for the update to backpropagate through.
+    A vector step may be acted on in row blocks (rlkit.rollout steps the halves of a paired env
+    while acting on the other half): `consume` joins the newest acts that make up the step.
     """
+
+    PENDING = 8
+    """Exploring acts remembered until a step consumes them (row blocks of one step)."""
 
     def __init__(
         self,
@@ -407,10 +458,7 @@ class PolicySampler:
         self.box = action_space if isinstance(action_space, gym.spaces.Box) else None
         self.record_outputs = record_outputs and net.value_head is not None
         self.keep_graph = keep_graph
-        self._kept: tuple[np.ndarray, KeptForward] | None = None  # (actions sent, forward)
-        self._last_sent: np.ndarray | None = None
-        self._last_sampled: np.ndarray | None = None
-        self._acted: tuple[np.ndarray, ActedOutputs] | None = None  # (actions sent, outputs)
+        self._pending: list[Acting] = []
 
     def policy_params(self, obs: np.ndarray) -> np.ndarray:
         """Logits or means of pi(.|obs) as numpy, from numpy observations."""
@@ -421,9 +469,17 @@ class PolicySampler:
         array: np.ndarray = params.cpu().numpy()
         return array
 
-    def act(self, obs: np.ndarray, explore: bool, rng: np.random.Generator) -> np.ndarray:
-        """One action per row of `obs`, ready for the env."""
-        self._acted = self._kept = None
+    def act(
+        self,
+        obs: np.ndarray,
+        explore: bool,
+        rng: np.random.Generator,
+        source: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """One action per row of `obs`, ready for the env; `source` is the array the env gave
+        (`obs` before any normalisation), for `Acting.acted_on`."""
+        if not explore:
+            self._pending.clear()
         torch_path = explore and self.numpy_policy is None
         recording, keeping = explore and self.records, torch_path and self.keep_graph
         if recording or keeping:
@@ -434,48 +490,49 @@ class PolicySampler:
             array = self.policy_params(obs)
         head = self.net.head
         actions = head.sample(array, rng) if explore else head.mode(array)
-        sent = actions
+        sent = sampled = actions
         if self.box is not None:
             sampled = actions.reshape(len(obs), *self.box.shape).astype(self.box.dtype, copy=False)
             sent = np.clip(sampled, self.box.low, self.box.high)
-            if explore:
-                self._last_sent, self._last_sampled = sent, sampled
+        if not explore:
+            return sent
+        acting = Acting([obs if source is None else source], sent, sampled)
         if recording:
             assert values is not None
             with torch.inference_mode():
                 taken = torch.as_tensor(actions, device=self.device)
                 log_prob, _ = head.log_prob_entropy(params, taken)
-            self._acted = sent, ActedOutputs(log_prob.cpu().numpy(), values.cpu().numpy())
+            acting.outputs = ActedOutputs(log_prob.cpu().numpy(), values.cpu().numpy())
         if keeping:
-            self._kept = sent, KeptForward(params, values)
+            acting.kept = KeptForward(params, values)
+        self._pending.append(acting)
+        del self._pending[: -self.PENDING]
         return sent
-
-    def taken(self, actions: np.ndarray) -> np.ndarray:
-        """The actions to score: the unclipped samples behind `actions` if they were ours."""
-        sent, sampled = self._last_sent, self._last_sampled
-        if sent is not None and sent.shape == actions.shape and np.array_equal(sent, actions):
-            assert sampled is not None
-            return sampled
-        return actions
 
     @property
     def records(self) -> bool:
         """Whether exploring steps record their outputs (`record_outputs` on the torch path)."""
         return self.record_outputs and self.numpy_policy is None
 
-    def acted(self, actions: np.ndarray) -> ActedOutputs | None:
-        """The recorded log-probs and values of the last exploring step if `actions` are the
-        ones it sent (None otherwise, or if nothing was recorded)."""
-        if self._acted is None or not np.array_equal(self._acted[0], actions):
+    def consume(self, actions: np.ndarray) -> Acting | None:
+        """The newest exploring acts whose rows make up `actions`, joined, if they sent exactly
+        `actions` (None otherwise); forgets every act so far."""
+        pending, self._pending = self._pending, []
+        rows, parts = 0, list[Acting]()
+        for acting in reversed(pending):
+            if rows >= len(actions):
+                break
+            parts.insert(0, acting)
+            rows += len(acting.sent)
+        if rows != len(actions) or not parts:
             return None
-        return self._acted[1]
+        joined = Acting.join(parts)
+        return joined if np.array_equal(joined.sent, actions) else None
 
-    def kept(self, actions: np.ndarray) -> KeptForward | None:
-        """The kept forward pass of the last exploring step if `actions` are the ones it sent
-        (None otherwise, or if nothing was kept)."""
-        if self._kept is None or not np.array_equal(self._kept[0], actions):
-            return None
-        return self._kept[1]
+    def taken(self, actions: np.ndarray) -> np.ndarray:
+        """The actions to score: the unclipped samples behind `actions` if they were ours."""
+        acting = self.consume(actions)
+        return actions if acting is None else acting.taken
 
 
 def check_rollout_memory(n_steps: int, spec: EnvSpec) -> None:

@@ -130,7 +130,6 @@ class PPOAgent(Agent[PPOConfig]):
         self.device = resolve_device(config.device)
         self.net = build_actor_critic(config, spec, with_value=True, device=self.device)
         self.actor = PolicySampler(self.net, spec.action_space, self.device, record_outputs=True)
-        self._acted_obs: np.ndarray | None = None
         self.passes = actor_critic_pass(self.net, config.manual_backward)
         self.optimizer = build_optimizer(self.net, config)
         self.rollout = RolloutBuffer(config.n_steps)
@@ -139,17 +138,20 @@ class PPOAgent(Agent[PPOConfig]):
         self.updates = 0
 
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
-        self._acted_obs = obs
-        return self.actor.act(self.inputs.observations(obs, update=explore), explore, self.rng)
+        inputs = self.inputs.observations(obs, update=explore)
+        return self.actor.act(inputs, explore, self.rng, source=obs)
 
     def observe(self, transition: Transition) -> None:
         """Store the step; where acting records its outputs (the torch path), with the acting
         pass's log-probs and values for this very step (else NaN: the update computes them)."""
-        taken = self.actor.taken(transition.action)
+        acting = self.actor.consume(transition.action)
+        taken = transition.action if acting is None else acting.taken
         extras = None
         if self.actor.records:
-            acted = self.actor.acted(transition.action)
-            if acted is None or transition.obs is not self._acted_obs:
+            acted = None
+            if acting is not None and acting.acted_on(transition.obs):
+                acted = acting.outputs
+            if acted is None:
                 missing = np.full(len(transition.reward), np.nan, np.float32)
                 acted = ActedOutputs(missing, missing)
             extras = {"old_log_prob": acted.log_prob, "old_value": acted.value}

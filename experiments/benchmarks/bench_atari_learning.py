@@ -57,10 +57,11 @@ seeds), training time and env steps/s.
 Differences that remain (the libraries' own wrappers): after a lost life SB3's FireResetEnv
 presses FIRE and then action 2, and EpisodicLifeEnv a NOOP, in three 4-frame steps hidden
 inside the next episode's reset; rlkit's FireAfterLifeLoss (fire_after_life_loss) plays FIRE
-as the new episode's first step, in place of the agent's action. SB3's no-op start is 1-30 NOOP frames then FIRE + action 2 (two
-4-frame steps); rlkit's is FIRE then 0-28 NOOP frames. SB3's VecFrameStack pads an episode
-start with zero frames, rlkit repeats the first frame. SB3's PPO clips the value prediction and
-takes its error alone; rlkit (and CleanRL) take the larger of the clipped and unclipped errors.
+as the new episode's first step, in place of the agent's action. SB3's no-op start is 1-30
+NOOP frames then FIRE + action 2 (two 4-frame steps); rlkit's is FIRE then 0-28 NOOP frames.
+SB3's VecFrameStack pads an episode start with zero frames, rlkit repeats the first frame.
+SB3's PPO clips the value prediction and takes its error alone; rlkit (and CleanRL) take the
+larger of the clipped and unclipped errors.
 CleanRL's lr at update k is 2.5e-4 * (1 - (k - 1) / K); rlkit's and SB3's is
 2.5e-4 * (1 - k * rollout / budget). Denormals: rlkit's runner flushes them to zero, SB3 runs
 as shipped unless --sb3-flush-denormal.
