@@ -66,3 +66,4 @@ def test_quick_a2c_profile_splits_an_iteration_and_compares_the_variants() -> No
     assert re.search(r"^CNN floor: [\d,]+ µs/step .* rlkit takes [\d.]+x the floor$", out, re.M)
     for name in ("no-channels-last", "no-value-reuse", "no-kept-graphs", "none"):
         assert re.search(rf"^now vs {name}: .* speed-up [\d.]+x", out, re.M), out
+    assert re.search(r"^paired vs now: .* speed-up [\d.]+x", out, re.M), out

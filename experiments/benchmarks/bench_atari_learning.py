@@ -136,6 +136,7 @@ from rlkit.agent import Agent
 from rlkit.config import from_dict
 from rlkit.envs.atari import AtariOptions, make_native_stacks, rom_id
 from rlkit.envs.factory import env_spec
+from rlkit.envs.paired import PairedVectorEnv
 from rlkit.envs.preprocessing import resize_area
 from rlkit.evaluation import EvalResult
 from rlkit.experiment import Experiment, load_experiment
@@ -222,6 +223,8 @@ class Case:
     """Env steps per curve point."""
     window: int
     """The final score is over the games that ended in the last `window` env steps."""
+    vectorization: str | None = None
+    """rlkit's env.vectorization ("sync" or "paired"; None: the experiment's)."""
 
     @property
     def path(self) -> Path:
@@ -289,13 +292,15 @@ class ScoreLog:
 
 class GameScores(VectorWrapper):
     """Sums each sub-env's raw rewards over whole games into a ScoreLog and hands the agent
-    clipped rewards. Sits on rlkit's NativeStackedFrames (built without reward clipping): a
+    clipped rewards; counts `steps_per_step` env steps a vector step (all sub-envs', where the
+    two halves of a paired env log into one ScoreLog). Sits on rlkit's NativeStackedFrames
+    (built without reward clipping, with FireAfterLifeLoss as the options say): a
     training episode that ends with lives left is a lost life, the game goes on; any other end
     (lives 0, a new game's lives after the native autoreset, truncation) is a game over."""
 
-    def __init__(self, env: Any, log: ScoreLog, clip: bool) -> None:
+    def __init__(self, env: Any, log: ScoreLog, clip: bool, steps_per_step: int) -> None:
         super().__init__(env)
-        self.log, self.clip = log, clip
+        self.log, self.clip, self.steps_per_step = log, clip, steps_per_step
         self.lives = np.zeros(env.num_envs, dtype=np.int64)
         self.scores = np.zeros(env.num_envs)
         self.steps = 0
@@ -312,7 +317,7 @@ class GameScores(VectorWrapper):
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step; log the scores of the games that ended; clip the rewards."""
         obs, reward, terminated, truncated, info = self.env.step(actions)
-        self.steps += self.num_envs
+        self.steps += self.steps_per_step
         self.scores += reward
         lives = np.asarray(info["lives"], dtype=np.int64)
         life_lost = (lives < self.lives) & (lives > 0) & ~truncated
@@ -339,8 +344,14 @@ class ScoreLoop(StepLoop):
         exp = self.experiment
         options = from_dict(AtariOptions, exp.env.kwargs, "env.kwargs")
         unclipped = dataclasses.replace(options, clip_rewards=False)
-        native = make_native_stacks(rom_id(exp.env.id), exp.env.num_envs, unclipped, True)
-        self.envs = GameScores(native, self.log, options.clip_rewards)
+        n, rom = exp.env.num_envs, rom_id(exp.env.id)
+
+        def scored(envs: int) -> GameScores:
+            native = make_native_stacks(rom, envs, unclipped, True)
+            return GameScores(native, self.log, options.clip_rewards, n)
+
+        paired = exp.env.vectorization == "paired"
+        self.envs = PairedVectorEnv(scored(n // 2), scored(n - n // 2)) if paired else scored(n)
         self.agent = self.session.build_agent(env_spec(exp.env, self.envs))
         self.rollout_state = RolloutState.reset(self.envs, exp.run.seed)
         return self.agent
@@ -383,6 +394,8 @@ def rlkit_experiment(case: Case, seed: int, threads: int) -> Experiment:
     overrides = training_only_overrides(seed, case.steps, 1)
     if case.algo == "ppo":
         overrides.append(f"agent.lr_decay_steps={case.steps}")
+    if case.vectorization is not None:
+        overrides.append(f"env.vectorization={case.vectorization}")
     experiment = load_experiment(case.path, overrides)
     check_settings(experiment, case.algo, case.steps)
     return experiment
@@ -684,6 +697,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--sb3-rmsprop-tf", action="store_true", help="SB3 A2C with rl-zoo's RMSpropTFLike"
     )
+    parser.add_argument(
+        "--vectorization", choices=("sync", "paired"), help="rlkit's (default: the experiment's)"
+    )
     parser.add_argument("--out-dir", type=Path, default=Path("runs/bench_atari_learning"))
     parser.add_argument("--smooth", type=int, default=1, help="moving average of the plot")
     parser.add_argument(
@@ -716,7 +732,7 @@ def main() -> None:
     for algo in args.algos:
         steps = round_up(budgets[algo], rollout_size(algo))
         window = steps // 2 if args.quick else min(args.window, steps)
-        case = Case(algo, steps, args.bin, window)
+        case = Case(algo, steps, args.bin, window, args.vectorization)
         windows[algo] = window
         print(
             f"\n{GAME} {algo.upper()}: {steps:,} env steps, score over the last {window:,}",

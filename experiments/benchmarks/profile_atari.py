@@ -36,6 +36,10 @@ envs: "now" (rlkit as it is), with one cheap win taken back, and with all of the
   log-probs and values instead of taking the acting passes' own;
 - "none": every win above taken back (rlkit before them, but for A2C running its update's
   forward pass step by step rather than as one batch).
+- "paired" (A2C, PPO): a win added rather than taken back, env.vectorization = "paired": the
+  env in two halves, each stepped on a worker thread while the agent acts on the other half
+  (rlkit.envs.paired). Its split has no "env step" part: the wait for a half's step is in
+  "loop, rest".
 
     python experiments/benchmarks/profile_atari.py --quick
     python experiments/benchmarks/profile_atari.py --algos ppo --compare
@@ -67,9 +71,11 @@ from rlkit.rollout import RolloutState, rollout
 ALGOS = ("dqn", "a2c", "ppo")
 VARIANTS = {
     "dqn": ("now", "no-channels-last"),
-    "a2c": ("now", "no-channels-last", "no-value-reuse", "no-kept-graphs", "none"),
-    "ppo": ("now", "no-channels-last", "no-value-reuse", "no-acted-outputs", "none"),
+    "a2c": ("now", "no-channels-last", "no-value-reuse", "no-kept-graphs", "none", "paired"),
+    "ppo": ("now", "no-channels-last", "no-value-reuse", "no-acted-outputs", "none", "paired"),
 }
+ADDED = ("paired",)
+"""Variants that add a win (the others take one back): compared as variant vs now."""
 PARTS = (
     "env step",
     "acting",
@@ -115,8 +121,8 @@ def forward_part() -> str:
     return "CNN forward, training" if torch.is_grad_enabled() else "CNN forward, no grad"
 
 
-def experiment(algo: str, prefill: int) -> Experiment:
-    overrides = ["run.seed=0"]
+def experiment(algo: str, prefill: int, paired: bool = False) -> Experiment:
+    overrides = ["run.seed=0"] + (["env.vectorization=paired"] if paired else [])
     if algo == "dqn":
         overrides += [
             f"agent.learning_starts={prefill}",
@@ -223,7 +229,7 @@ class Case:
 
     def __init__(self, algo: str, name: str, prefill: int) -> None:
         self.algo, self.name = algo, name
-        self.exp = experiment(algo, prefill)
+        self.exp = experiment(algo, prefill, paired=name == "paired")
         self.profile = Profile()
         with variant(name):
             self.envs = make_vector_env(self.exp.env)
@@ -358,10 +364,11 @@ def report(algo: str, cases: list[Case], iteration: int, floor: float) -> None:
         f"rlkit takes {total / floor:.2f}x the floor"
     )
     for case in cases[1:]:
-        ratios = [a / b for a, b in zip(now.block_rates, case.block_rates, strict=True)]
+        first, second = (case, now) if case.name in ADDED else (now, case)
+        ratios = [a / b for a, b in zip(first.block_rates, second.block_rates, strict=True)]
         print(
-            f"now vs {case.name}: {statistics.median(now.block_rates):,.0f} vs "
-            f"{statistics.median(case.block_rates):,.0f} env steps/s (block medians); "
+            f"{first.name} vs {second.name}: {statistics.median(first.block_rates):,.0f} vs "
+            f"{statistics.median(second.block_rates):,.0f} env steps/s (block medians); "
             f"speed-up {statistics.median(ratios):.2f}x (median of block pairs)"
         )
 
