@@ -72,6 +72,15 @@ CASES = {
         "update",
         123,
     ),
+    "a2c-paired": Case(
+        {
+            **cartpole({"name": "a2c", "n_steps": 8}, 4, 2_000),
+            "env": {"id": "CartPole-v1", "num_envs": 4, "vectorization": "paired"},
+        },
+        A2CAgent,
+        "update",
+        123,
+    ),
     "ppo": Case(
         cartpole(
             {

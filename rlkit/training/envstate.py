@@ -13,21 +13,35 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import SyncVectorEnv, VectorEnv
 
+from rlkit.envs.paired import PairedVectorEnv
+
 _SKIP = {"env", "spec", "_cached_spec", "_saved_kwargs", "metadata", "_metadata", "P"}
 _SCALARS = (bool, int, float, str, type(None), np.generic)
 
 
+def _sub_envs(envs: VectorEnv[Any, Any, Any]) -> list[gym.Env[Any, Any]] | None:
+    """The sub-envs of a sync vector env, or of a paired env of two; None for any other."""
+    if isinstance(envs, SyncVectorEnv):
+        return list(envs.envs)
+    if isinstance(envs, PairedVectorEnv):
+        halves = [_sub_envs(half) for half in envs.halves]
+        return None if None in halves else [env for half in halves for env in half or []]
+    return None
+
+
 def capture(envs: VectorEnv[Any, Any, Any]) -> list[list[dict[str, Any]]] | None:
     """Per sub-env, per wrapper layer, the attributes that make up its state."""
-    if not isinstance(envs, SyncVectorEnv):
+    sub_envs = _sub_envs(envs)
+    if sub_envs is None:
         return None
-    return [[_capture_layer(layer) for layer in _layers(env)] for env in envs.envs]
+    return [[_capture_layer(layer) for layer in _layers(env)] for env in sub_envs]
 
 
 def restore(envs: VectorEnv[Any, Any, Any], snapshot: list[list[dict[str, Any]]]) -> None:
     """Set back what `capture` took; the env stack must be built the same way."""
-    assert isinstance(envs, SyncVectorEnv)
-    for env, layers in zip(envs.envs, snapshot, strict=True):
+    sub_envs = _sub_envs(envs)
+    assert sub_envs is not None
+    for env, layers in zip(sub_envs, snapshot, strict=True):
         for layer, attrs in zip(_layers(env), layers, strict=True):
             for name, value in attrs.items():
                 setattr(layer, name, _decode(value))
