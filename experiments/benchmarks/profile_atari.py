@@ -43,6 +43,7 @@ envs: "now" (rlkit as it is), with one cheap win taken back, and with all of the
 
     python experiments/benchmarks/profile_atari.py --quick
     python experiments/benchmarks/profile_atari.py --algos ppo --compare
+    python experiments/benchmarks/profile_atari.py --algos a2c ppo --variants paired
 """
 
 from __future__ import annotations
@@ -329,6 +330,8 @@ def iteration_steps(exp: Experiment, algo: str, num_envs: int) -> int:
 
 def profile_algo(algo: str, args: argparse.Namespace) -> None:
     names = list(VARIANTS[algo]) if args.compare else ["now"]
+    if args.variants:
+        names = ["now", *(name for name in args.variants if name in VARIANTS[algo][1:])]
     prefill = 2_000 if args.quick else args.dqn_prefill
     cases = [Case(algo, name, prefill) for name in names]
     iteration = iteration_steps(cases[0].exp, algo, cases[0].num_envs)
@@ -377,6 +380,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algos", nargs="+", choices=ALGOS, default=list(ALGOS))
     parser.add_argument("--compare", action="store_true", help="also the wins taken back")
+    parser.add_argument(
+        "--variants", nargs="+", metavar="NAME", help="compare 'now' with these variants only"
+    )
     parser.add_argument("--iterations", type=int, default=2, help="iterations a timed block")
     parser.add_argument("--blocks", type=int, default=6, help="timed blocks a variant")
     parser.add_argument("--dqn-prefill", type=int, default=20_000, help="replay before learning")
