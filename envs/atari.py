@@ -131,6 +131,12 @@ def rom_id(game_or_id: str) -> str:
     return rom
 
 
+def lives_lost(previous: np.ndarray, lives: np.ndarray, ended: np.ndarray) -> np.ndarray:
+    """Sub-envs that lost a life this step while their game goes on (lives left, not `ended`)."""
+    lost: np.ndarray = (lives < previous) & (lives > 0) & ~ended
+    return lost
+
+
 class NativeStackedFrames(VectorWrapper):
     """ale-py's AtariVectorEnv (stack_num=k, SameStep) as rlkit's stacked SAME_STEP vector env.
 
@@ -186,12 +192,11 @@ class NativeStackedFrames(VectorWrapper):
         lost = None
         if self.episodic_life:
             lives = info["lives"]  # a fresh array every step, like every native output
-            fewer = lives < self.lives
-            self.lives = lives
-            if fewer.any():
-                lost = fewer & (lives > 0) & ~ended
+            if (lives < self.lives).any():
+                lost = lives_lost(self.lives, lives, ended)
                 ended = ended | lost
                 terminated = np.logical_or(terminated, lost)
+            self.lives = lives
         if ended.any():
             info = dict(info)
             final = info["final_obs"] if "final_obs" in info else obs.copy()
@@ -242,7 +247,7 @@ class LifeLossEpisodes(VectorWrapper):
         obs, reward, terminated, truncated, info = self.env.step(actions)
         done = np.logical_or(terminated, truncated)
         lives = np.asarray(info["lives"]).copy()
-        lost = (lives < self.lives) & (lives > 0) & ~done
+        lost = lives_lost(self.lives, lives, done)
         self.lives = lives
         if lost.any():
             ended = done | lost
@@ -284,7 +289,7 @@ class FireAfterLifeLoss(VectorWrapper):
         obs, reward, terminated, truncated, info = self.env.step(actions)
         lives = np.array(info["lives"], dtype=np.int64)
         # a game over or truncation resets the game (SAME_STEP): its lives are the new game's
-        self.serve = (lives < self.lives) & (lives > 0) & ~truncated
+        self.serve = lives_lost(self.lives, lives, truncated)
         self.lives = lives
         return obs, reward, terminated, truncated, info
 

@@ -170,8 +170,8 @@ class A2CAgent(Agent[A2CConfig]):
         if self.rollout.full:
             self.kept.clear()
         if self.per_step:
-            acted = acting is not None and acting.acted_on(transition.obs)
-            self.kept.append(acting.kept if acted and acting is not None else None)
+            ours = acting is not None and acting.acted_on(transition.obs)
+            self.kept.append(acting.kept if acting is not None and ours else None)
         self.rollout.add(self.inputs.transition(transition), taken)
         self.steps += len(transition.reward)
 

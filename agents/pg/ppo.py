@@ -148,9 +148,8 @@ class PPOAgent(Agent[PPOConfig]):
         taken = transition.action if acting is None else acting.taken
         extras = None
         if self.actor.records:
-            acted = None
-            if acting is not None and acting.acted_on(transition.obs):
-                acted = acting.outputs
+            ours = acting is not None and acting.acted_on(transition.obs)
+            acted = acting.outputs if acting is not None and ours else None
             if acted is None:
                 missing = np.full(len(transition.reward), np.nan, np.float32)
                 acted = ActedOutputs(missing, missing)
