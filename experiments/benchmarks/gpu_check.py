@@ -4,6 +4,11 @@
     python experiments/benchmarks/gpu_check.py --out DIR --dry-run    # every part, CPU, seconds
     python experiments/benchmarks/gpu_check.py --out DIR --parts dqn,ga --ga-budget-s 60
 
+With rlkit installed from a wheel (`pip install .`, not the editable install of `make setup`),
+start it from outside the repository root: the GA's forkserver puts the current directory on
+sys.path, and the repository's rlkit/ folder (without agents/, which the build maps into it)
+would shadow the installed package in the workers. RESULTS_gpu.md has the commands used there.
+
 Parts, each with its own time budget (--<part>-budget-s, by default 60, 190, 60 and 110 s; their
 sum is capped by --max-total-s, 480 s). Only PPO trains until its budget is spent; the others
 are sized to end well within theirs (a part's JSON entry says whether it overran):
