@@ -109,6 +109,15 @@ def checkpoint_path(run_dir: Path, step: int) -> Path:
     return run_dir / "checkpoints" / f"step-{step:010d}.pt"
 
 
+BEST = "best.pt"
+"""The agent of a run's best periodic evaluation, in its checkpoints folder (run.keep_best):
+never rotated, and not a resume point (it holds what acting needs, not the training state)."""
+
+
+def best_path(run_dir: Path) -> Path:
+    return run_dir / "checkpoints" / BEST
+
+
 def list_checkpoints(run_dir: Path) -> list[Path]:
     """Checkpoints of a run directory, oldest first."""
     folder = run_dir / "checkpoints"

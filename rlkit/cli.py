@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--games", type=int, default=10, help="games of a match, alternating who starts"
     )
+    ev.add_argument(
+        "--checkpoint",
+        metavar="best|final|PATH",
+        help="which checkpoint of RUN_DIR: best (the best periodic evaluation's agent, the "
+        "default when the run kept one), final (the newest: the agent as training left it) or "
+        "a checkpoint file",
+    )
     ev.add_argument("--episodes", type=int, help="episodes to play (default: the run's final eval)")
     ev.add_argument("--seed", type=int, help="seed of the evaluation env")
     ev.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -138,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from rlkit.experiment import MAX_SEED
-    from rlkit.training.runner import evaluate_checkpoint
+    from rlkit.training.runner import choose_checkpoint, describe_checkpoint, evaluate_checkpoint
 
     if args.game or args.player1 or args.player2:
         return _match(args)
@@ -150,7 +157,12 @@ def _eval(args: argparse.Namespace) -> int:
         raise RlkitError(f"--seed must be in [0, {MAX_SEED}), got {args.seed}")
     if args.max_frames < 1:
         raise RlkitError(f"--max-frames must be >= 1, got {args.max_frames}")
-    result = evaluate_checkpoint(args.target, args.episodes, args.seed, args.video, args.max_frames)
+    result = evaluate_checkpoint(
+        args.target, args.episodes, args.seed, args.video, args.max_frames, args.checkpoint
+    )
+    path = choose_checkpoint(Path(args.target), args.checkpoint)
+    which = describe_checkpoint(Path(args.target), path)
+    print(which, file=sys.stderr if args.json else sys.stdout)  # stdout: one JSON object
     if args.json:
         print(json.dumps(result.as_dict()))
     else:

@@ -47,6 +47,10 @@ class RunConfig:
     """Steps between checkpoints (0: only at the end); Ctrl-C also saves one."""
     keep_checkpoints: int = 3
     """Newest checkpoints kept in RUN_DIR/checkpoints."""
+    keep_best: bool = True
+    """Keep the agent of the best periodic evaluation as RUN_DIR/checkpoints/best.pt (never
+    rotated; `rlkit eval RUN` evaluates it by default). Only runs with periodic evaluations
+    have one."""
     log_every: int = 1_000
     """Steps between TensorBoard writes of averaged agent metrics and steps/s."""
     progress: bool = True

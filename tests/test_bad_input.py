@@ -339,7 +339,8 @@ def test_eval_corrupt_checkpoint(
     newest = run_copy / "checkpoints" / NEWEST
     corrupt(newest, how)
     before = snapshot(run_copy)
-    code, out, err = run_cli(capsys, "eval", run_copy if target == "run-dir" else newest)
+    argv = (run_copy, "--checkpoint", "final") if target == "run-dir" else (newest,)
+    code, out, err = run_cli(capsys, "eval", *argv)
     assert_one_error_line(
         code, out, err, str(newest), "corrupt or not an rlkit checkpoint", "earlier"
     )

@@ -196,11 +196,32 @@ def test_progress_goes_to_the_current_stderr(
 def test_eval_json_replays_the_final_evaluation(
     finished: FinishedRun, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run_cli(capsys, "eval", finished.run_dir, "--json")
+    code, out, err = run_cli(capsys, "eval", finished.run_dir, "--checkpoint", "final", "--json")
     assert code == 0, err
-    assert err == ""
+    newest = finished.checkpoints()[-1].name
+    which = f"{finished.run_dir}: evaluating checkpoints/{newest}, the agent as training left it"
+    assert err == which + "\n"  # on stderr: stdout stays one JSON object
     assert len(out.splitlines()) == 1
     assert json.loads(out) == finished.summary["final_eval"]  # exactly, not approximately
+
+
+def test_eval_defaults_to_the_best_checkpoint(
+    finished: FinishedRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    best = finished.summary["best_eval"]
+    periodic = finished.summary["evaluations"][:-1]  # the last one is the final evaluation
+    first_best = max(periodic, key=lambda e: e["mean_return"])  # max keeps the first of ties
+    assert best["step"] == first_best["step"]
+    assert best["mean_return"] == first_best["mean_return"]
+    code, out, err = run_cli(capsys, "eval", finished.run_dir, "--json")
+    assert code == 0, err
+    assert "evaluating checkpoints/best.pt, the agent of the best periodic evaluation" in err
+    assert f"(step {best['step']}: mean return {best['mean_return']:.3f}" in err
+    again = run_cli(capsys, "eval", finished.run_dir, "--checkpoint", "best", "--json")
+    assert again[1] == out  # the default is best.pt
+    oldest = finished.checkpoints()[0]
+    by_path = run_cli(capsys, "eval", finished.run_dir, "--checkpoint", oldest)
+    assert by_path[1].splitlines()[0] == f"{finished.run_dir}: evaluating {oldest}"
 
 
 def test_eval_episodes_and_seed(finished: FinishedRun, capsys: pytest.CaptureFixture[str]) -> None:
@@ -227,14 +248,15 @@ def test_eval_checkpoint_file(finished: FinishedRun, capsys: pytest.CaptureFixtu
 def test_eval_without_json_prints_one_human_line(
     finished: FinishedRun, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run_cli(capsys, "eval", finished.run_dir)
+    code, out, err = run_cli(capsys, "eval", finished.run_dir, "--checkpoint", "final")
     assert code == 0, err
     lines = out.splitlines()
-    assert len(lines) == 1
+    assert len(lines) == 2  # which checkpoint, then its result
     final = finished.summary["final_eval"]
-    assert lines[0].startswith(str(finished.run_dir))
-    assert f"mean return {final['mean_return']:.3f}" in lines[0]
-    assert f"over {final['episodes']} episodes" in lines[0]
+    assert lines[0].startswith(f"{finished.run_dir}: evaluating checkpoints/step-")
+    assert lines[1].startswith(str(finished.run_dir))
+    assert f"mean return {final['mean_return']:.3f}" in lines[1]
+    assert f"over {final['episodes']} episodes" in lines[1]
     with pytest.raises(json.JSONDecodeError):
         json.loads(out)
 

@@ -165,7 +165,7 @@ def test_tensorboard_scalars_per_generation(tmp_path: Path) -> None:
 def test_rlkit_eval_plays_the_elite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     summary = train(load_experiment(ga_experiment()), tmp_path / "run")
     capsys.readouterr()
-    assert main(["eval", str(tmp_path / "run"), "--json"]) == 0
+    assert main(["eval", str(tmp_path / "run"), "--checkpoint", "final", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == summary["final_eval"]
     state = checkpoint.load(checkpoint.latest(tmp_path / "run"))
     assert Genome.from_array(state["agent"]["genome"]).nbytes == summary["elite_genome_bytes"]

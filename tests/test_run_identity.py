@@ -54,7 +54,8 @@ def test_a_foreign_newest_checkpoint_is_refused_and_left_untouched(
     lake, taxi = runs
     shutil.copy(checkpoint.list_checkpoints(taxi)[-1], lake / "checkpoints" / FOREIGN)
     before = tree(lake)
-    for argv in (("eval", lake), ("run", "--resume", lake, "--set", "run.total_steps=3000")):
+    final = ("eval", lake, "--checkpoint", "final")
+    for argv in (final, ("run", "--resume", lake, "--set", "run.total_steps=3000")):
         code, err = cli(capsys, *argv)
         assert code == 2
         assert err.count("\n") == 1
@@ -102,7 +103,8 @@ def test_an_agent_state_that_does_not_fit_its_config_is_one_line(
     del state["format"], state["version"]
     checkpoint.save(newest, state)
     before = tree(lake)
-    for argv in (("eval", lake), ("run", "--resume", lake, "--set", "run.total_steps=3000")):
+    final = ("eval", lake, "--checkpoint", "final")
+    for argv in (final, ("run", "--resume", lake, "--set", "run.total_steps=3000")):
         code, err = cli(capsys, *argv)
         assert code == 2
         assert err.count("\n") == 1

@@ -74,7 +74,10 @@ def test_cartpole_video_is_an_animated_gif_of_the_evaluated_play(
     assert code == 0, stderr
     result = json.loads(stdout)
     assert result["episodes"] == 1
-    assert stderr.strip() == f"wrote {out}"
+    assert stderr.splitlines() == [
+        f"{cartpole_run}: evaluating checkpoints/step-0000000300.pt, the agent as training left it",
+        f"wrote {out}",
+    ]
     image, frames, durations = gif_frames(out)
     assert image.format == "GIF"
     assert image.is_animated

@@ -167,6 +167,13 @@ class AlphaZeroLoop(TrainingLoop):
             if c.eval_every and self.iteration % c.eval_every == 0:
                 result = self._evaluate(final=False)
                 metrics["eval/mean_return"] = result.mean_return
+                session.consider_best(
+                    counters.step,
+                    result.mean_return,
+                    result.std_return,
+                    result.episodes,
+                    iteration=self.iteration,
+                )
             counters.wall_s += time.perf_counter() - start
             for key, value in metrics.items():
                 logger.writer.add_scalar(key, value, self.iteration)

@@ -53,6 +53,9 @@ class Generation:
     elite: Genome
     elite_fitness: float
     elite_return: float
+    elite_std: float
+    """The std of the elite's returns over its re-evaluation episodes."""
+    elite_episodes: int
     frames: int
     episodes: int
     evaluations: int
@@ -115,6 +118,13 @@ class GALoop(TrainingLoop):
         while not self.finished():
             stats = self._generation(stop)
             self._log(stats)
+            session.consider_best(
+                session.counters.step,
+                stats.elite_return,
+                stats.elite_std,
+                stats.elite_episodes,
+                generation=self.generation,
+            )
             session.save()
             session.bar.update(
                 self.progress(), f"gen {self.generation} elite {stats.elite_return:.3f}"
@@ -153,7 +163,7 @@ class GALoop(TrainingLoop):
             behaviours if behaviours is not None else np.zeros((len(returns), 1)), returns
         )
         parents = [self.population[i] for i in np.argsort(-scores, kind="stable")[: cfg.truncation]]
-        elite, elite_fitness, elite_return, extra = self._select_elite(returns, stop)
+        elite, elite_fitness, elite_returns, extra = self._select_elite(returns, stop)
         if behaviours is not None:
             self.archive.update(behaviours)
         children = [
@@ -168,7 +178,9 @@ class GALoop(TrainingLoop):
             scores=scores,
             elite=elite,
             elite_fitness=elite_fitness,
-            elite_return=elite_return,
+            elite_return=float(np.mean(elite_returns)),
+            elite_std=float(np.std(elite_returns)),
+            elite_episodes=len(elite_returns),
             frames=sum(f.frames for f in all_results),
             episodes=sum(len(f.returns) for f in all_results),
             evaluations=len(all_results),
@@ -177,9 +189,10 @@ class GALoop(TrainingLoop):
 
     def _select_elite(
         self, returns: np.ndarray, stop: StopFlag
-    ) -> tuple[Genome, float, float, list[Fitness]]:
+    ) -> tuple[Genome, float, list[float], list[Fitness]]:
         """Re-evaluate the top candidates by return (and the previous elite, index 0 after the
-        first generation) on common extra episodes; the best mean is the elite."""
+        first generation) on common extra episodes; the best mean is the elite. Returns the
+        elite, its fitness, its returns on the extra episodes, and every extra result."""
         cfg, seed, g = self.config, self.experiment.run.seed, self.generation
         candidates = [int(i) for i in np.argsort(-returns, kind="stable")[: cfg.elite_candidates]]
         if g > 0 and 0 not in candidates:
@@ -192,20 +205,13 @@ class GALoop(TrainingLoop):
             for j in range(cfg.elite_episodes)
         ]
         extra = self._evaluate(tasks, stop)
-        means = [
-            float(
-                np.mean(
-                    [
-                        f.mean_return
-                        for f in extra[k * cfg.elite_episodes : (k + 1) * cfg.elite_episodes]
-                    ]
-                )
-            )
+        per_candidate = [
+            [f.mean_return for f in extra[k * cfg.elite_episodes : (k + 1) * cfg.elite_episodes]]
             for k in range(len(candidates))
         ]
-        best = int(np.argmax(means))
+        best = int(np.argmax([float(np.mean(r)) for r in per_candidate]))
         index = candidates[best]
-        return self.population[index], float(returns[index]), means[best], extra
+        return self.population[index], float(returns[index]), per_candidate[best], extra
 
     def _log(self, stats: Generation) -> None:
         """Update the counters and write the generation's scalars (x axis: frames)."""

@@ -30,6 +30,7 @@ RESUMABLE_KEYS = frozenset(
         "run.final_eval_episodes",
         "run.checkpoint_every",
         "run.keep_checkpoints",
+        "run.keep_best",
         "run.log_every",
         "run.progress",
     }

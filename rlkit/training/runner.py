@@ -18,7 +18,7 @@ from rlkit import checkpoint
 from rlkit import video as videos
 from rlkit.agent import agent_class, build_agent
 from rlkit.envs.factory import env_spec, make_vector_env
-from rlkit.errors import ConfigError, RlkitError, StorageError
+from rlkit.errors import CheckpointError, ConfigError, RlkitError, StorageError
 from rlkit.evaluation import EvalResult, evaluate
 from rlkit.experiment import Experiment, load_experiment
 from rlkit.seeding import derive_seed
@@ -161,21 +161,74 @@ def _for_acting(experiment: Experiment, state: dict[str, Any]) -> Experiment:
     return dataclasses.replace(experiment, agent=cls.for_acting(experiment.agent, state["agent"]))
 
 
+def choose_checkpoint(target: Path, which: str | None = None) -> Path:
+    """The checkpoint that `rlkit eval` plays: `target` itself when it is a checkpoint file;
+    for a run directory, by `which`: "best" (checkpoints/best.pt, the agent of the best
+    periodic evaluation), "final" (the newest checkpoints/step-*.pt: the agent as training left
+    it, which summary.json's final_eval measured), a checkpoint file's path, or None (the
+    default): best.pt when the run kept one, else the newest checkpoint."""
+    if target.is_file():
+        if which is not None:
+            raise RlkitError(
+                f"--checkpoint takes a RUN_DIR; {target} is a checkpoint file, evaluated as it is"
+            )
+        return target
+    if not target.is_dir():
+        raise CheckpointError(f"{target} is neither a run directory nor a checkpoint file")
+    best = checkpoint.best_path(target)
+    if which is None:
+        return best if best.is_file() else checkpoint.latest(target)
+    if which == "best":
+        if not best.is_file():
+            raise CheckpointError(
+                f"run directory {target} has no checkpoints/{checkpoint.BEST} (it ran without "
+                "periodic evaluations, or with run.keep_best = false); use --checkpoint final"
+            )
+        return best
+    if which == "final":
+        return checkpoint.latest(target)
+    path = Path(which)
+    if not path.is_file():
+        raise RlkitError(
+            f"--checkpoint {which}: no such file; give best, final or a checkpoint file's path"
+        )
+    return path
+
+
+def describe_checkpoint(target: Path, path: Path) -> str:
+    """One line naming the checkpoint `rlkit eval` plays (from `choose_checkpoint`)."""
+    if path == checkpoint.best_path(target):
+        record = checkpoint.load(path).get("counters", {}).get("best") or {}
+        return (
+            f"{target}: evaluating checkpoints/{checkpoint.BEST}, the agent of the best periodic "
+            f"evaluation (step {record.get('step', '?')}: mean return "
+            f"{record.get('mean_return', float('nan')):.3f} over {record.get('episodes', '?')} "
+            "episodes); --checkpoint final evaluates the agent as training left it"
+        )
+    if target.is_dir() and path == checkpoint.latest(target):
+        return f"{target}: evaluating checkpoints/{path.name}, the agent as training left it"
+    return f"{target}: evaluating {path}"
+
+
 def evaluate_checkpoint(
     target: str | Path,
     episodes: int | None = None,
     seed: int | None = None,
     video: str | Path | None = None,
     max_frames: int = 5_000,
+    which: str | None = None,
 ) -> EvalResult:
-    """Greedy evaluation of a run directory's newest checkpoint (or a checkpoint file).
+    """Greedy evaluation of a run directory's checkpoint (`choose_checkpoint(target, which)`:
+    by default its best.pt when it kept one, else its newest) or of a checkpoint file.
 
-    With the defaults it replays the run's final evaluation, so it reproduces summary.json.
-    With `video` (a .gif, or .mp4 where imageio has ffmpeg) it plays `episodes` (default 1)
-    episodes back to back on a rendering env, at most `max_frames` frames, into that file.
+    With the defaults on the newest checkpoint (`which="final"`) it replays the run's final
+    evaluation, so it reproduces summary.json's final_eval; on best.pt it plays the same seeded
+    episodes with the best agent. With `video` (a .gif, or .mp4 where imageio has ffmpeg) it
+    plays `episodes` (default 1) episodes back to back on a rendering env, at most `max_frames`
+    frames, into that file.
     """
     video_path = videos.check_video_path(video) if video is not None else None
-    path = checkpoint.latest(Path(target))
+    path = choose_checkpoint(Path(target), which)
     state = checkpoint.load(path)
     if Path(target).is_dir():
         check_belongs(Path(target), state, path)
@@ -202,7 +255,9 @@ def evaluate_checkpoint(
 __all__ = [
     "RESUMABLE_KEYS",
     "TrainingInterrupted",
+    "choose_checkpoint",
     "default_run_dir",
+    "describe_checkpoint",
     "evaluate_checkpoint",
     "open_session",
     "resume",

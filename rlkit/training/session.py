@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
+import math
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from typing import Any, NoReturn
 import torch
 
 from rlkit import checkpoint
-from rlkit.agent import Agent, EnvSpec, build_agent
+from rlkit.agent import Agent, EnvSpec, agent_class, build_agent
 from rlkit.checkpoint import write_atomic
 from rlkit.config import dumps_toml
 from rlkit.envs.factory import make_vector_env
@@ -60,6 +61,9 @@ class Counters:
     wall_s: float = 0.0
     reached_target: int | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    best: dict[str, float] | None = None
+    """The best periodic evaluation so far (step, mean_return, std_return, episodes, and the
+    loop's own keys), whose agent checkpoints/best.pt holds (run.keep_best)."""
 
 
 class StopFlag:
@@ -154,6 +158,7 @@ class Session:
                 load_agent_state(self.agent, state)
                 self.counters = restore_counters(state)
                 self.loop.load_state_dict(state)
+                self._adopt_best()
         except BaseException:
             self.close()
             raise
@@ -221,19 +226,63 @@ class Session:
     def save(self) -> Path:
         """Checkpoint the run (atomically) and delete all but the newest run.keep_checkpoints."""
         path = checkpoint.checkpoint_path(self.run_dir, self.counters.step)
-        payload = {
-            "config": self.experiment.to_dict(),
-            "identity": identity.fingerprint(self.experiment),
-            "agent": self.agent.state_dict(),
-            "counters": asdict(self.counters),
-            **self.loop.state_dict(),
-        }
+        payload = {**self._payload(self.agent.state_dict()), **self.loop.state_dict()}
         own = [name for name in self._own_checkpoints() if name != path.name] + [path.name]
         identity.record_written(self.run_dir, own)  # before the file: a crash leaks nothing
         checkpoint.save(path, payload)
         kept = checkpoint.prune(self.run_dir, self.experiment.run.keep_checkpoints, own)
         identity.record_written(self.run_dir, kept)
         return path
+
+    def _payload(self, agent_state: dict[str, Any]) -> dict[str, Any]:
+        """What every checkpoint holds: config, identity, agent state and counters."""
+        return {
+            "config": self.experiment.to_dict(),
+            "identity": identity.fingerprint(self.experiment),
+            "agent": agent_state,
+            "counters": asdict(self.counters),
+        }
+
+    def consider_best(
+        self, step: int, mean_return: float, std_return: float, episodes: int, **extra: float
+    ) -> bool:
+        """A periodic evaluation of the agent as it is now: when it beats the best so far (and
+        run.keep_best), record it and write the agent to checkpoints/best.pt (atomically, with
+        only what acting needs: no replay memory, no loop state). True when it did."""
+        best = self.counters.best
+        if not self.experiment.run.keep_best or not math.isfinite(mean_return):
+            return False
+        if best is not None and mean_return <= best["mean_return"]:
+            return False
+        self.counters.best = {
+            "step": step,
+            "mean_return": float(mean_return),
+            "std_return": float(std_return),
+            "episodes": episodes,
+            **extra,
+        }
+        state = self.agent.state_dict()
+        agent_class(self.experiment.agent_name).for_acting(self.experiment.agent, state)
+        checkpoint.save(checkpoint.best_path(self.run_dir), self._payload(state))
+        return True
+
+    def _adopt_best(self) -> None:
+        """On resume: a best.pt of this run written after the checkpoint resumed from (by the
+        run before it stopped) stays the best if it beats the checkpoint's record; a resumed
+        run that does not reach it again must not overwrite it with a worse agent."""
+        path = checkpoint.best_path(self.run_dir)
+        if not path.is_file():
+            return
+        try:
+            saved = checkpoint.load(path)
+        except CheckpointError:
+            return  # unreadable: the next best replaces it
+        record = saved.get("counters", {}).get("best")
+        if saved.get("identity") != identity.fingerprint(self.experiment) or not record:
+            return
+        best = self.counters.best
+        if best is None or record["mean_return"] > best["mean_return"]:
+            self.counters.best = dict(record)
 
     def _own_checkpoints(self) -> list[str]:
         """The checkpoints this run wrote (identity.written), oldest first. A run directory
@@ -268,6 +317,7 @@ class Session:
             "wall_s": round(counters.wall_s, 3),
             "steps_per_second": round(counters.step / max(counters.wall_s, 1e-9), 1),
             "final_eval": result.as_dict(),
+            "best_eval": counters.best,
             **self.loop.summary(),
         }
         write_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")

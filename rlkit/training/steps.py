@@ -91,6 +91,9 @@ class StepLoop(TrainingLoop):
             if run.eval_every and counters.step >= counters.next_eval:
                 result = self._evaluate(run.eval_episodes, final=False)
                 logger.evaluation(result.mean_return, result.std_return, counters.step)
+                session.consider_best(
+                    counters.step, result.mean_return, result.std_return, result.episodes
+                )
                 if run.target_return is not None and result.mean_return >= run.target_return:
                     counters.reached_target = counters.step
                     return
