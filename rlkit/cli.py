@@ -1,4 +1,4 @@
-"""The `rlkit` command: run, eval, list, plot."""
+"""The `rlkit` command: run, eval, list, plot, sweep, report."""
 
 from __future__ import annotations
 
@@ -79,9 +79,57 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list agents, environments and bundled experiments")
 
-    plot = sub.add_parser("plot", help="plot learning curves of one or more runs")
-    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    plot.add_argument("--out", required=True, help="PNG file to write")
+    sw = sub.add_parser(
+        "sweep",
+        help="many runs of one experiment (a grid of settings x seeds), locally or on Ray",
+        description="Runs the cross product of --grid values and --seeds, each an ordinary run "
+        "directory SWEEP_DIR/<config>/seed-<s>. Re-running the same command continues: "
+        "finished runs are skipped, interrupted ones resumed from their checkpoints.",
+    )
+    sw.add_argument("experiment", help="experiment TOML file or bundled name")
+    sw.add_argument("--seeds", required=True, help="e.g. 0-9 or 0,3,7")
+    sw.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a config value in every run (repeatable)",
+    )
+    sw.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=V1,V2",
+        help="values to sweep over (repeatable: the cross product)",
+    )
+    sw.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="runs at a time")
+    sw.add_argument("--backend", choices=("processes", "ray"), default="processes")
+    sw.add_argument("--ray-address", metavar="HOST:PORT", help="a Ray cluster (default: local)")
+    sw.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs per run")
+    sw.add_argument("--logdir", required=True, metavar="SWEEP_DIR")
+
+    rep = sub.add_parser(
+        "report", help="aggregate statistics of a sweep over seeds (IQM, intervals, P(X > Y))"
+    )
+    rep.add_argument("sweep_dir", metavar="SWEEP_DIR")
+    rep.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    rep.add_argument(
+        "--target", type=float, help="a return to compare with: optimality gap and profile"
+    )
+    rep.add_argument(
+        "--score",
+        choices=("final", "best"),
+        default="final",
+        help="each run's final evaluation or its best periodic one",
+    )
+    rep.add_argument("--reps", type=int, default=50_000, help="bootstrap replicates")
+
+    plot = sub.add_parser(
+        "plot", help="plot learning curves of runs, or of a sweep (mean over seeds, 95% band)"
+    )
+    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR|SWEEP_DIR")
+    plot.add_argument("--out", help="PNG file to write (default: curves.png in the first dir)")
     plot.add_argument("--tag", action="append", help="scalar tag(s) to plot (repeatable)")
     plot.add_argument(
         "--smooth", type=int, default=50, help="moving-average window for train/ tags"
@@ -96,7 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rlkit.training.runner import TrainingInterrupted
 
     try:
-        handler = {"run": _run, "eval": _eval, "list": _list, "plot": _plot}[args.command]
+        handler = {
+            "run": _run,
+            "eval": _eval,
+            "list": _list,
+            "plot": _plot,
+            "sweep": _sweep,
+            "report": _report,
+        }[args.command]
         return handler(args)
     except StorageError as exc:
         print(f"rlkit: error: {exc}", file=sys.stderr)
@@ -228,9 +283,51 @@ def _list(args: argparse.Namespace) -> int:
 
 def _plot(args: argparse.Namespace) -> int:
     from rlkit.plot import DEFAULT_TAGS, plot_runs
+    from rlkit.sweeps.plan import is_sweep
 
-    out = plot_runs(
-        [Path(d) for d in args.run_dirs], Path(args.out), args.tag or DEFAULT_TAGS, args.smooth
-    )
+    dirs = [Path(d) for d in args.run_dirs]
+    out = Path(args.out) if args.out else dirs[0] / "curves.png"
+    if is_sweep(dirs[0]):
+        from rlkit.sweeps.plots import plot_sweep
+
+        if len(dirs) > 1:
+            raise RlkitError("plot: give one SWEEP_DIR (its configurations share the figure)")
+        out = plot_sweep(dirs[0], out)
+    else:
+        out = plot_runs(dirs, out, args.tag or DEFAULT_TAGS, args.smooth)
     print(f"wrote {out}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from rlkit.experiment import parse_seeds
+    from rlkit.sweeps.execute import sweep
+
+    return sweep(
+        args.experiment,
+        parse_seeds(args.seeds),
+        args.overrides,
+        args.grid,
+        Path(args.logdir),
+        args.workers,
+        args.backend,
+        args.ray_address,
+        args.cpus_per_run,
+    )
+
+
+def _report(args: argparse.Namespace) -> int:
+    from rlkit.sweeps.plan import is_sweep, target_of
+    from rlkit.sweeps.results import format_report, report
+
+    root = Path(args.sweep_dir)
+    if not is_sweep(root):
+        raise RlkitError(
+            f"report: {root} is not a sweep directory (no sweep.toml); see rlkit sweep"
+        )
+    if args.reps < 100:
+        raise RlkitError(f"--reps must be >= 100, got {args.reps}")
+    target = args.target if args.target is not None else target_of(root)
+    data = report(root, target, args.score, args.reps)
+    print(json.dumps(data) if args.json else format_report(data))
     return 0

@@ -146,7 +146,7 @@ def test_a_listener_that_never_answers_is_not_waited_for(
 ) -> None:
     """A listener that accepts but never answers is reported, and every wait on it (connect,
     send, receive) was bounded by the probe's timeout."""
-    from rlkit.agents.ga.ray import check_reachable
+    from rlkit.ray_cluster import check_reachable
 
     opened: list[socket.socket] = []
     connect = socket.create_connection
@@ -166,14 +166,14 @@ def test_a_listener_that_never_answers_is_not_waited_for(
 
 
 def test_bad_ray_address_format_is_a_config_error() -> None:
-    from rlkit.agents.ga.ray import check_reachable
+    from rlkit.ray_cluster import check_reachable
 
     with pytest.raises(ConfigError, match="is not HOST:PORT"):
         check_reachable("my-cluster")
 
 
 def test_missing_ray_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rlkit.agents.ga.ray import import_ray
+    from rlkit.ray_cluster import import_ray
 
     real_import = builtins.__import__
 

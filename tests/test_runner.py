@@ -151,3 +151,19 @@ def test_planning_agents_are_reattached_to_the_training_envs_after_evaluation(
     train(load_experiment(data), tmp_path / "run")
     assert len(EnvChecker.acted_on_attached) > 300
     assert all(EnvChecker.acted_on_attached)
+
+
+def test_resume_finishes_a_run_stopped_after_its_last_checkpoint(tmp_path: Path) -> None:
+    """Killed between its last checkpoint and summary.json (a sweep's kill -9 can land there):
+    --resume evaluates and writes the summary the uninterrupted run wrote; after that, the run
+    is complete and --resume refuses."""
+    run_dir = tmp_path / "r"
+    summary = train(load_experiment(small_experiment()), run_dir)
+    (run_dir / "summary.json").unlink()
+    finished = resume(run_dir)
+    timing = ("wall_s", "steps_per_second")
+    assert {k: v for k, v in finished.items() if k not in timing} == {
+        k: v for k, v in summary.items() if k not in timing
+    }
+    with pytest.raises(rlkit.RlkitError, match="already reached run.total_steps"):
+        resume(run_dir)

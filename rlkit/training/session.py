@@ -196,8 +196,11 @@ class Session:
         """Write config.toml, train to the budget, evaluate, write summary.json; return it.
         `before_writing` runs once the run is known to go ahead, before its first write (the
         run lock's announce)."""
+        finishing = False
         if self.resumed and (why := self.loop.resume_error()) is not None:
-            raise RlkitError(why)
+            if (self.run_dir / "summary.json").is_file():
+                raise RlkitError(why)
+            finishing = True  # stopped after its last checkpoint, before its summary: finish it
         if before_writing is not None:
             before_writing()
         checkpoint.remove_temporaries(self.run_dir)  # of a writer killed mid-write
@@ -214,7 +217,8 @@ class Session:
             logger.config(toml_text)
         try:
             with stop_on_signal() as stop:
-                loop.train(stop)
+                if not finishing:
+                    loop.train(stop)
             result = loop.final_evaluation()
             logger.evaluation(result.mean_return, result.std_return, loop.log_step())
             self.bar.update(loop.progress(), f"final eval {result.mean_return:.3f}", force=True)
