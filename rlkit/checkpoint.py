@@ -110,7 +110,7 @@ def checkpoint_path(run_dir: Path, step: int) -> Path:
 
 
 BEST = "best.pt"
-"""The agent of a run's best periodic evaluation, in its checkpoints folder (run.keep_best):
+"""The agent of a run's best evaluation, in its checkpoints folder (run.keep_best):
 never rotated, and not a resume point (it holds what acting needs, not the training state)."""
 
 

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--checkpoint",
         metavar="best|final|PATH",
-        help="which checkpoint of RUN_DIR: best (the best periodic evaluation's agent, the "
+        help="which checkpoint of RUN_DIR: best (the agent of the best evaluation, the "
         "default when the run kept one), final (the newest: the agent as training left it) or "
         "a checkpoint file",
     )
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--reps", type=int, default=50_000, help="bootstrap replicates")
 
     plot = sub.add_parser(
-        "plot", help="plot learning curves of runs, or of a sweep (mean over seeds, 95% band)"
+        "plot", help="plot learning curves of runs, or of a sweep (mean over seeds, 95%% band)"
     )
     plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR|SWEEP_DIR")
     plot.add_argument("--out", help="PNG file to write (default: curves.png in the first dir)")

@@ -48,9 +48,9 @@ class RunConfig:
     keep_checkpoints: int = 3
     """Newest checkpoints kept in RUN_DIR/checkpoints."""
     keep_best: bool = True
-    """Keep the agent of the best periodic evaluation as RUN_DIR/checkpoints/best.pt (never
-    rotated; `rlkit eval RUN` evaluates it by default). Only runs with periodic evaluations
-    have one."""
+    """Keep the agent of the best evaluation (the periodic ones, then the final one) as
+    RUN_DIR/checkpoints/best.pt (never rotated; `rlkit eval RUN` evaluates it by default).
+    Only runs with periodic evaluations keep one."""
     log_every: int = 1_000
     """Steps between TensorBoard writes of averaged agent metrics and steps/s."""
     progress: bool = True

@@ -431,7 +431,8 @@ SUBPARSER_MISUSE = [
     pytest.param(
         ("eval", "RUN", "--episodes", "abc"), ["--episodes", "invalid int", "'abc'"], id="eval-abc"
     ),
-    pytest.param(("plot", "RUN"), ["required", "--out"], id="plot-no-out"),
+    pytest.param(("plot",), ["required", "RUN_DIR|SWEEP_DIR"], id="plot-no-dirs"),
+    pytest.param(("sweep", "taxi_qlearning"), ["required", "--seeds"], id="sweep-no-seeds"),
 ]
 
 

@@ -23,7 +23,9 @@ from helpers import (
 from rlkit import checkpoint
 from rlkit.agents.tabular import TabularAgent
 from rlkit.cli import main
+from rlkit.evaluation import EvalResult
 from rlkit.experiment import load_experiment
+from rlkit.training import steps
 from rlkit.training.runner import TrainingInterrupted, evaluate_checkpoint, resume, train
 
 RUN = {"total_steps": 6_000, "eval_every": 1_000, "checkpoint_every": 1_000}
@@ -47,11 +49,11 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
     return run_dir, summary
 
 
-def test_summary_records_the_best_periodic_evaluation(lake: tuple[Path, dict[str, Any]]) -> None:
+def test_summary_records_the_best_evaluation(lake: tuple[Path, dict[str, Any]]) -> None:
     _, summary = lake
     evaluations = periodic(summary)
     assert [e["step"] for e in evaluations] == [1_000, 2_000, 3_000, 4_000, 5_000]
-    best = first_best(evaluations)
+    best = first_best(summary["evaluations"])  # the periodic ones, then the final one
     assert len({e["mean_return"] for e in evaluations}) > 1  # the choice is not trivial
     assert summary["best_eval"] == {
         "step": best["step"],
@@ -71,6 +73,25 @@ def test_best_pt_holds_the_agent_of_that_evaluation(lake: tuple[Path, dict[str, 
     # the periodic checkpoint at the same step was saved right after that evaluation
     assert_bit_identical(saved["agent"], at_that_step["agent"])
     assert saved["counters"]["best"] == summary["best_eval"]
+
+
+@pytest.mark.parametrize(("final", "best_step"), [(5.0, 6_000), (0.5, 2_000), (3.0, 2_000)])
+def test_the_final_evaluation_competes_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, final: float, best_step: int
+) -> None:
+    """Scripted evaluations 1, 3, 2, 3, 0 at steps 1,000-5,000, then the final one: it becomes
+    the best only by beating 3 (a tie keeps the earlier)."""
+    scripted = iter([1.0, 3.0, 2.0, 3.0, 0.0, final])
+
+    def evaluate(agent: Any, envs: Any, episodes: int, seed: int) -> EvalResult:
+        return EvalResult(episodes, next(scripted), 0.0, 1.0)
+
+    monkeypatch.setattr(steps, "evaluate", evaluate)
+    summary = train(load_experiment(small_experiment(**RUN, keep_checkpoints=100)), tmp_path)
+    assert summary["best_eval"]["step"] == best_step
+    saved = checkpoint.load(checkpoint.best_path(tmp_path))
+    at_that_step = checkpoint.load(checkpoint.checkpoint_path(tmp_path, best_step))
+    assert_bit_identical(saved["agent"], at_that_step["agent"])
 
 
 def test_rotation_never_removes_best_pt(tmp_path: Path) -> None:
@@ -193,10 +214,12 @@ def test_dqn_best_pt_carries_no_replay_memory(tmp_path: Path) -> None:
 def test_the_ga_keeps_the_best_elite(tmp_path: Path) -> None:
     summary = train(load_experiment(ga_experiment(generations=3)), tmp_path)
     elites = summary["evaluations"]  # one elite re-evaluation per generation
-    best = first_best(elites)
+    final = {"generation": 3, "mean_return": summary["final_eval"]["mean_return"]}
+    best = first_best([*elites, final])  # the final evaluation competes last
     assert summary["best_eval"]["generation"] == best["generation"]
     assert summary["best_eval"]["mean_return"] == best["mean_return"]
-    assert summary["best_eval"]["episodes"] == 2  # elite_episodes
+    episodes = 2 if best is not final else summary["final_eval"]["episodes"]  # elite_episodes
+    assert summary["best_eval"]["episodes"] == episodes
     saved = checkpoint.load(checkpoint.best_path(tmp_path))
     assert saved["counters"]["best"] == summary["best_eval"]
     assert np.isfinite(evaluate_checkpoint(tmp_path, which="best").mean_return)
@@ -206,9 +229,11 @@ def test_alphazero_keeps_its_best_evaluated_network(tmp_path: Path) -> None:
     summary = train(load_experiment(tiny_experiment(iterations=2, eval_every=1)), tmp_path)
     evaluations = [h for h in summary["history"] if "eval/mean_return" in h]
     assert [h["iteration"] for h in evaluations] == [1, 2]
-    best = max(evaluations, key=lambda h: h["eval/mean_return"])
-    assert summary["best_eval"]["iteration"] == best["iteration"]
-    assert summary["best_eval"]["mean_return"] == best["eval/mean_return"]
+    candidates = [(h["iteration"], h["eval/mean_return"]) for h in evaluations]
+    candidates.append((2, summary["final_eval"]["mean_return"]))  # the final one competes last
+    iteration, mean = max(candidates, key=lambda c: c[1])  # the first of ties
+    assert summary["best_eval"]["iteration"] == iteration
+    assert summary["best_eval"]["mean_return"] == mean
     assert checkpoint.best_path(tmp_path).is_file()
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk["best_eval"] == summary["best_eval"]

@@ -215,7 +215,7 @@ def test_eval_defaults_to_the_best_checkpoint(
     assert best["mean_return"] == first_best["mean_return"]
     code, out, err = run_cli(capsys, "eval", finished.run_dir, "--json")
     assert code == 0, err
-    assert "evaluating checkpoints/best.pt, the agent of the best periodic evaluation" in err
+    assert "evaluating checkpoints/best.pt, the agent of the best evaluation" in err
     assert f"(step {best['step']}: mean return {best['mean_return']:.3f}" in err
     again = run_cli(capsys, "eval", finished.run_dir, "--checkpoint", "best", "--json")
     assert again[1] == out  # the default is best.pt

@@ -172,7 +172,6 @@ class AlphaZeroLoop(TrainingLoop):
                     result.mean_return,
                     result.std_return,
                     result.episodes,
-                    iteration=self.iteration,
                 )
             counters.wall_s += time.perf_counter() - start
             for key, value in metrics.items():
@@ -321,6 +320,9 @@ class AlphaZeroLoop(TrainingLoop):
         self.replay.next = int(trainer["replay"]["next"])
         self.iteration = int(trainer["iteration"])
         self.best_updates = int(trainer["best_updates"])
+
+    def progress_keys(self) -> dict[str, float]:
+        return {"iteration": self.iteration}
 
     def summary(self) -> dict[str, Any]:
         return {

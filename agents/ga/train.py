@@ -123,7 +123,6 @@ class GALoop(TrainingLoop):
                 stats.elite_return,
                 stats.elite_std,
                 stats.elite_episodes,
-                generation=self.generation,
             )
             session.save()
             session.bar.update(
@@ -263,6 +262,9 @@ class GALoop(TrainingLoop):
         self.archive.load_state_dict(state["archive"])
         if len(self.population) != self.config.population:
             raise RlkitError("a resumed GA run cannot change agent.population")
+
+    def progress_keys(self) -> dict[str, float]:
+        return {"generation": self.generation}
 
     def summary(self) -> dict[str, Any]:
         counters, elite = self.session.counters, self.agent.genome

@@ -164,7 +164,7 @@ def _for_acting(experiment: Experiment, state: dict[str, Any]) -> Experiment:
 def choose_checkpoint(target: Path, which: str | None = None) -> Path:
     """The checkpoint that `rlkit eval` plays: `target` itself when it is a checkpoint file;
     for a run directory, by `which`: "best" (checkpoints/best.pt, the agent of the best
-    periodic evaluation), "final" (the newest checkpoints/step-*.pt: the agent as training left
+    evaluation), "final" (the newest checkpoints/step-*.pt: the agent as training left
     it, which summary.json's final_eval measured), a checkpoint file's path, or None (the
     default): best.pt when the run kept one, else the newest checkpoint."""
     if target.is_file():
@@ -200,7 +200,7 @@ def describe_checkpoint(target: Path, path: Path) -> str:
     if path == checkpoint.best_path(target):
         record = checkpoint.load(path).get("counters", {}).get("best") or {}
         return (
-            f"{target}: evaluating checkpoints/{checkpoint.BEST}, the agent of the best periodic "
+            f"{target}: evaluating checkpoints/{checkpoint.BEST}, the agent of the best "
             f"evaluation (step {record.get('step', '?')}: mean return "
             f"{record.get('mean_return', float('nan')):.3f} over {record.get('episodes', '?')} "
             "episodes); --checkpoint final evaluates the agent as training left it"

@@ -62,8 +62,8 @@ class Counters:
     reached_target: int | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     best: dict[str, float] | None = None
-    """The best periodic evaluation so far (step, mean_return, std_return, episodes, and the
-    loop's own keys), whose agent checkpoints/best.pt holds (run.keep_best)."""
+    """The best evaluation so far, periodic or final (step, mean_return, std_return, episodes,
+    and the loop's own keys), whose agent checkpoints/best.pt holds (run.keep_best)."""
 
 
 class StopFlag:
@@ -124,6 +124,11 @@ class TrainingLoop(abc.ABC):
 
     def summary(self) -> dict[str, Any]:
         """summary.json keys beyond the common ones."""
+        return {}
+
+    def progress_keys(self) -> dict[str, float]:
+        """Where the loop is, for a best_eval record beyond its step (the GA's generation,
+        AlphaZero's iteration)."""
         return {}
 
     def close(self) -> None:  # noqa: B027 - optional hook
@@ -220,6 +225,12 @@ class Session:
                 if not finishing:
                     loop.train(stop)
             result = loop.final_evaluation()
+            # in a run with periodic evaluations the agent as training left it is a candidate
+            # too: its final evaluation can beat them all (the budget ends between two)
+            if self.counters.best is not None:
+                self.consider_best(
+                    self.counters.step, result.mean_return, result.std_return, result.episodes
+                )
             logger.evaluation(result.mean_return, result.std_return, loop.log_step())
             self.bar.update(loop.progress(), f"final eval {result.mean_return:.3f}", force=True)
         finally:
@@ -248,9 +259,9 @@ class Session:
         }
 
     def consider_best(
-        self, step: int, mean_return: float, std_return: float, episodes: int, **extra: float
+        self, step: int, mean_return: float, std_return: float, episodes: int
     ) -> bool:
-        """A periodic evaluation of the agent as it is now: when it beats the best so far (and
+        """An evaluation of the agent as it is now: when it beats the best so far (and
         run.keep_best), record it and write the agent to checkpoints/best.pt (atomically, with
         only what acting needs: no replay memory, no loop state). True when it did."""
         best = self.counters.best
@@ -263,7 +274,7 @@ class Session:
             "mean_return": float(mean_return),
             "std_return": float(std_return),
             "episodes": episodes,
-            **extra,
+            **self.loop.progress_keys(),
         }
         state = self.agent.state_dict()
         agent_class(self.experiment.agent_name).for_acting(self.experiment.agent, state)
