@@ -129,6 +129,8 @@ def test_a_failing_run_is_reported_and_the_others_finish(experiment: Path, tmp_p
         (("--seeds", "0-1", "--set", "agent.no_such_key=1"), "no_such_key"),
         (("--seeds", "3-1"), "seeds '3-1'"),
         (("--seeds", "0", "--grid", "agent.learning_rate"), "--grid 'agent.learning_rate'"),
+        (("--seeds", "0", "--grid", "agent.learning_rate=0.1,"), "value1,value2"),
+        (("--seeds", "0", "--grid", "agent.no_such_key=1,2"), "no_such_key"),
         (("--seeds", "0", "--set", "run.seed=3"), "use --seeds"),
         (("--seeds", "0", "--workers", "0"), "--workers must be >= 1"),
         (("--seeds", "0", "--ray-address", "127.0.0.1:9"), "--ray-address needs --backend ray"),
