@@ -32,7 +32,11 @@ def plot_sweep(root: Path, out: Path) -> Path:
         ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
         for run in matrix:
             ax.plot(steps, run, color=line.get_color(), alpha=0.15, linewidth=0.8)
-    ax.set_title(f"{root.name}: evaluation return, mean over seeds with 95% bootstrap band")
+    ax.set_title(
+        f"{root.name}: evaluation return, mean over seeds with 95% bootstrap band\n"
+        "(thin lines: the runs; a run that stopped early holds its last evaluation)",
+        fontsize=10,
+    )
     ax.set_xlabel("environment steps")
     ax.set_ylabel("greedy evaluation return (mean over episodes)")
     ax.grid(alpha=0.3)
