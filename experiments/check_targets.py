@@ -95,7 +95,8 @@ def check(target: Target, out_dir: Path) -> tuple[float | None, bool, float, str
     done = rlkit("run", target.name, "--logdir", str(run_dir))
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        return None, False, seconds, f"run failed: {done.stderr.strip().splitlines()[-1]}"
+        lines = done.stderr.strip().splitlines() or ["(no message)"]
+        return None, False, seconds, f"run failed: {lines[-1]}"
     if target.match:
         judged = rlkit("eval", "--player1", str(run_dir), *target.match, "--json")
         if judged.returncode != 0:
@@ -109,7 +110,8 @@ def check(target: Target, out_dir: Path) -> tuple[float | None, bool, float, str
     if judged.returncode != 0:
         return None, False, seconds, f"eval failed: {judged.stderr.strip()}"
     mean = float(json.loads(judged.stdout)["mean_return"])
-    which = judged.stderr.strip().splitlines()[0].split("evaluating ")[-1].split(",")[0]
+    named = [line for line in judged.stderr.splitlines() if ": evaluating " in line]
+    which = named[0].split(": evaluating ")[1].split(",")[0] if named else "?"
     return mean, mean >= target.threshold - 1e-9, seconds, which
 
 

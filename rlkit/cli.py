@@ -103,7 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECTION.KEY=V1,V2",
         help="values to sweep over (repeatable: the cross product)",
     )
-    sw.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="runs at a time")
+    sw.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="runs at a time (--backend ray without --ray-address: the local instance's CPUs)",
+    )
     sw.add_argument("--backend", choices=("processes", "ray"), default="processes")
     sw.add_argument("--ray-address", metavar="HOST:PORT", help="a Ray cluster (default: local)")
     sw.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs per run")
@@ -121,9 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--score",
         choices=("final", "best"),
         default="final",
-        help="each run's final evaluation or its best periodic one",
+        help="each run's final evaluation or its best one (periodic or final)",
     )
-    rep.add_argument("--reps", type=int, default=50_000, help="bootstrap replicates")
+    rep.add_argument("--reps", type=int, help="bootstrap replicates (default 50,000)")
 
     plot = sub.add_parser(
         "plot", help="plot learning curves of runs, or of a sweep (mean over seeds, 95%% band)"
@@ -137,9 +142,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def die_with_parent() -> None:
+    """A run process of `rlkit sweep` (RLKIT_DIE_WITH_PARENT = the sweep's pid): ask Linux to
+    kill it when that parent dies, so a sweep killed with kill -9 leaves no orphan run holding
+    its run's lock; exit at once if the parent is already gone."""
+    parent = os.environ.pop("RLKIT_DIE_WITH_PARENT", None)
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(parent):
+        os._exit(137)  # the parent died before the signal was armed
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for bad input, 3 when the run directory cannot be
     written, 130 when interrupted)."""
+    die_with_parent()
     args = build_parser().parse_args(argv)
     from rlkit.training.runner import TrainingInterrupted
 
@@ -212,11 +233,17 @@ def _eval(args: argparse.Namespace) -> int:
         raise RlkitError(f"--seed must be in [0, {MAX_SEED}), got {args.seed}")
     if args.max_frames < 1:
         raise RlkitError(f"--max-frames must be >= 1, got {args.max_frames}")
+    target = Path(args.target)
+    path = choose_checkpoint(target, args.checkpoint)  # chosen once: evaluated and named
     result = evaluate_checkpoint(
-        args.target, args.episodes, args.seed, args.video, args.max_frames, args.checkpoint
+        target,
+        args.episodes,
+        args.seed,
+        args.video,
+        args.max_frames,
+        str(path) if target.is_dir() else None,
     )
-    path = choose_checkpoint(Path(args.target), args.checkpoint)
-    which = describe_checkpoint(Path(args.target), path)
+    which = describe_checkpoint(target, path)
     print(which, file=sys.stderr if args.json else sys.stdout)  # stdout: one JSON object
     if args.json:
         print(json.dumps(result.as_dict()))
@@ -234,8 +261,11 @@ def _match(args: argparse.Namespace) -> int:
     """`rlkit eval --game G --player1 A --player2 B`: wins, draws and losses of player1."""
     from rlkit.players import game_id, play_match, player_from_spec
 
-    if args.target is not None or args.video:
-        raise RlkitError("eval: a match (--game) takes no RUN_DIR or --video")
+    if args.target is not None or args.video or args.checkpoint:
+        raise RlkitError(
+            "eval: a match (--game) takes no RUN_DIR, --video or --checkpoint (a run directory "
+            "as a player plays its newest checkpoint)"
+        )
     if not (args.game and args.player1 and args.player2):
         raise RlkitError("eval: a match needs --game, --player1 and --player2")
     if args.games < 1:
@@ -318,16 +348,17 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from rlkit.sweeps.plan import is_sweep, target_of
-    from rlkit.sweeps.results import format_report, report
+    from rlkit.sweeps.results import REPS, format_report, report
 
     root = Path(args.sweep_dir)
     if not is_sweep(root):
         raise RlkitError(
             f"report: {root} is not a sweep directory (no sweep.toml); see rlkit sweep"
         )
-    if args.reps < 100:
-        raise RlkitError(f"--reps must be >= 100, got {args.reps}")
+    reps = REPS if args.reps is None else args.reps
+    if reps < 100:
+        raise RlkitError(f"--reps must be >= 100, got {reps}")
     target = args.target if args.target is not None else target_of(root)
-    data = report(root, target, args.score, args.reps)
+    data = report(root, target, args.score, reps)
     print(json.dumps(data) if args.json else format_report(data))
     return 0

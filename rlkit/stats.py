@@ -116,8 +116,9 @@ def mean_band(
     if curves.ndim != 2 or curves.shape[0] == 0:
         raise ValueError(f"curves must be runs x points, got shape {curves.shape}")
     rng = np.random.default_rng(seed)
-    index = rng.integers(0, curves.shape[0], size=(reps, curves.shape[0]))
-    means = curves[index].mean(axis=1)
+    runs = curves.shape[0]
+    counts = rng.multinomial(runs, np.full(runs, 1.0 / runs), size=reps)  # draws of each run
+    means = counts @ curves / runs  # (reps, points), without a (reps, runs, points) array
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(means, [tail, 100.0 - tail], axis=0)
     return curves.mean(axis=0), low, high

@@ -209,8 +209,8 @@ def test_eval_defaults_to_the_best_checkpoint(
     finished: FinishedRun, capsys: pytest.CaptureFixture[str]
 ) -> None:
     best = finished.summary["best_eval"]
-    periodic = finished.summary["evaluations"][:-1]  # the last one is the final evaluation
-    first_best = max(periodic, key=lambda e: e["mean_return"])  # max keeps the first of ties
+    evaluations = finished.summary["evaluations"]  # the periodic ones, then the final one
+    first_best = max(evaluations, key=lambda e: e["mean_return"])  # max keeps the first of ties
     assert best["step"] == first_best["step"]
     assert best["mean_return"] == first_best["mean_return"]
     code, out, err = run_cli(capsys, "eval", finished.run_dir, "--json")

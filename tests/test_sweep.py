@@ -110,6 +110,31 @@ def test_kill_9_mid_sweep_then_rerun_equals_an_uninterrupted_sweep(
     assert resumed, "an interrupted run was resumed from its checkpoints"
 
 
+def test_ctrl_c_stops_each_run_at_a_checkpoint_and_a_rerun_finishes(
+    swept: Path, experiment: Path, tmp_path: Path
+) -> None:
+    """SIGINT to the sweep alone (a terminal's Ctrl-C: the runs sit in process groups of their
+    own): each running run gets one SIGINT, checkpoints and stops; the re-run resumes them."""
+    root = tmp_path / "ctrl-c"
+    command = [sys.executable, "-m", "rlkit", "sweep", str(experiment), "--seeds", "0-1",
+               "--grid", GRID, "--workers", "2", "--logdir", str(root)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(root.glob("*/seed-*/checkpoints/step-*.pt")):
+        assert time.monotonic() < deadline, "no run checkpointed within 2 minutes"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "sweep: interrupted; the running runs stopped at their checkpoints" in err
+    stopped = [p for p in (root / "logs").iterdir() if "checkpoint saved to" in p.read_text()]
+    assert stopped, "a running run was stopped with a checkpoint (not aborted)"
+    assert all("Traceback" not in p.read_text() for p in (root / "logs").iterdir())
+    rerun = sweep_cli(*command[3:])
+    assert rerun.returncode == 0, rerun.stderr
+    assert results(root) == results(swept)
+
+
 def test_a_failing_run_is_reported_and_the_others_finish(experiment: Path, tmp_path: Path) -> None:
     root = tmp_path / "failing"
     grid = "env.kwargs={is_slippery=true},{is_slippery=true,no_such_kwarg=1}"

@@ -11,11 +11,11 @@ checkpoint (the task decides start or resume from the run directory when it begi
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,10 +52,14 @@ class Progress:
         return [o for o in self.done if o.code != 0]
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """In a run's process: receive SIGKILL when the sweep (its parent) dies (Linux)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+PARENT_ENV = "RLKIT_DIE_WITH_PARENT"
+"""Set in a run process's environment to the pid of the sweep (or Ray worker) that started it:
+`rlkit` then asks the kernel to kill it when that parent dies (rlkit.cli.die_with_parent)."""
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a run process: this one's, unbuffered, tied to this process."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())}
 
 
 def run_command(run: Run) -> tuple[int, str]:
@@ -67,7 +71,7 @@ def run_command(run: Run) -> tuple[int, str]:
         log.write(f"$ {' '.join(command)}\n")
         log.flush()
         code = subprocess.call(
-            command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            command, stdout=log, stderr=subprocess.STDOUT, env=child_env(), process_group=0
         )
     return code, "" if code == 0 else last_line(run.log)
 
@@ -149,7 +153,9 @@ def run_processes(
             view.update()
             time.sleep(POLL_S)
     except KeyboardInterrupt:
-        for _, process, _ in active.values():  # each checkpoints and stops (exit 130)
+        # runs sit in process groups of their own, so a terminal's Ctrl-C reached the sweep
+        # alone; one SIGINT each: a run checkpoints and stops (a second would abort it)
+        for _, process, _ in active.values():
             process.send_signal(signal.SIGINT)
         for _, process, log in active.values():
             process.wait()
@@ -164,11 +170,7 @@ def _start(run: Run) -> tuple[subprocess.Popen[bytes], Any]:
     log.write(f"$ {' '.join(command)}\n")
     log.flush()
     process = subprocess.Popen(
-        command,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        preexec_fn=_die_with_parent,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        command, stdout=log, stderr=subprocess.STDOUT, env=child_env(), process_group=0
     )
     return process, log
 
@@ -188,17 +190,23 @@ def run_ray(
     refs = {remote.remote(run): run for run in runs}
     for run in runs:
         view.progress.running.add(run.name)  # queued or running on the cluster
-    while refs:
-        ready, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_S * 5)
-        for ref in ready:
-            run = refs.pop(ref)
-            view.progress.running.discard(run.name)
-            try:
-                code, error = ray.get(ref)
-            except ray.exceptions.RayError as exc:  # retries spent
-                code, error = 1, f"Ray task failed: {type(exc).__name__}: {exc}".splitlines()[0]
-            outcome(Outcome(run, code, error))
-        view.update()
+    try:
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_S * 5)
+            for ref in ready:
+                run = refs.pop(ref)
+                view.progress.running.discard(run.name)
+                try:
+                    code, error = ray.get(ref)
+                except ray.exceptions.RayError as exc:  # retries spent
+                    text = f"Ray task failed: {type(exc).__name__}: {exc}"
+                    code, error = 1, text.splitlines()[0]
+                outcome(Outcome(run, code, error))
+            view.update()
+    except KeyboardInterrupt:  # stop the tasks: their runs die with their workers and resume
+        for ref in refs:  # from their newest checkpoints when the sweep is run again
+            ray.cancel(ref, force=True)
+        raise
 
 
 def sweep(
@@ -224,12 +232,21 @@ def sweep(
         raise ConfigError(f"--cpus-per-run must be > 0, got {cpus_per_run}")
     if address is not None and backend != "ray":
         raise ConfigError("--ray-address needs --backend ray")
+    root = root.resolve()  # Ray workers do not share this process's working directory
     plan = plan_sweep(experiment, seeds, overrides, parse_grid(grid_options), root)
     if backend == "ray":
         from rlkit.ray_cluster import import_ray, init_ray
 
         ray = import_ray("--backend ray", "--backend processes")
         owns_ray = init_ray(address, workers, "--ray-address")  # before anything is written
+        cpus = float(ray.cluster_resources().get("CPU", 0.0))
+        if cpus_per_run > cpus:
+            if owns_ray:
+                ray.shutdown()
+            raise ConfigError(
+                f"--cpus-per-run {cpus_per_run:g}: the Ray cluster has {cpus:g} CPUs, so no "
+                "run could start; give at most that (a local instance has --workers CPUs)"
+            )
     try:
         write_plan(plan, experiment, overrides)
         return _execute(plan, root, workers, backend, cpus_per_run, stream)
@@ -243,6 +260,8 @@ def _execute(
 ) -> int:
     out = stream or sys.stderr
     todo = [run for run in plan.runs if run.state() != "done"]
+    if threading.current_thread() is threading.main_thread():  # SIGTERM stops like Ctrl-C
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     progress = Progress(total=len(plan.runs), skipped=len(plan.runs) - len(todo))
     view = LiveView(root, progress, out)
     view.update(force=True)
@@ -260,6 +279,13 @@ def _execute(
             run_ray(todo, cpus_per_run, view, record)
         else:
             run_processes(todo, workers, view, record)
+    except KeyboardInterrupt:
+        view.close()
+        out.write(
+            f"sweep: interrupted; the running runs stopped at their checkpoints; run the same "
+            f"command again to continue {root}\n"
+        )
+        return 130
     finally:
         view.update(force=True)
         view.close()

@@ -1,6 +1,7 @@
 """What a sweep runs: the cross product of grid values and seeds, each an ordinary run directory.
 
-SWEEP_DIR/sweep.toml records the sweep (experiment, --set overrides, grid, seeds);
+SWEEP_DIR/sweep.toml records the sweep's experiment and --set overrides (a re-run must give the
+same; its grid and seeds may grow);
 SWEEP_DIR/<config>/experiment.toml is each configuration's resolved experiment, and
 SWEEP_DIR/<config>/seed-<s> its runs, made and resumed by `rlkit run` itself. A run's state is
 read from its directory alone, so re-running the sweep continues it: finished runs (with a
@@ -134,6 +135,7 @@ def plan_sweep(
 ) -> Sweep:
     """Check every configuration builds (one ConfigError line otherwise, before anything is
     written) and lay the sweep out under `root`."""
+    seeds = list(dict.fromkeys(seeds))  # '0-2,1' runs seed 1 once
     if not seeds:
         raise ConfigError("--seeds: give at least one seed, e.g. 0-9")
     if any(parse_override(text)[0] == ["run", "seed"] for text in overrides):
@@ -203,7 +205,11 @@ def sweep_runs(root: Path) -> dict[str, list[Path]]:
     """The run directories of a sweep directory, by configuration (seed order)."""
     found: dict[str, list[Path]] = {}
     for config in sorted(p for p in root.iterdir() if (p / "experiment.toml").is_file()):
-        seeds = [p for p in config.iterdir() if p.is_dir() and p.name.startswith("seed-")]
+        seeds = [
+            p
+            for p in config.iterdir()
+            if p.is_dir() and p.name.startswith("seed-") and p.name[5:].isdigit()
+        ]
         found[config.name] = sorted(seeds, key=lambda p: int(p.name.removeprefix("seed-")))
     return found
 

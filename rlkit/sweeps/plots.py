@@ -37,7 +37,7 @@ def plot_sweep(root: Path, out: Path) -> Path:
         "(thin lines: the runs; a run that stopped early holds its last evaluation)",
         fontsize=10,
     )
-    ax.set_xlabel("environment steps")
+    ax.set_xlabel("steps of the runs' logs (env steps; Deep GA: frames; AlphaZero: iterations)")
     ax.set_ylabel("greedy evaluation return (mean over episodes)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

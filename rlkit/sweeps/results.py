@@ -21,7 +21,8 @@ from rlkit.plot import read_scalars
 REPS = 50_000
 """Bootstrap replicates of the report's intervals (rliable's default)."""
 PROFILE_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
-"""The thresholds of the performance profile, as fractions of the target."""
+"""The thresholds of the performance profile: these fractions of the way from the sweep's
+lowest score to the target (so they work for negative targets, e.g. Acrobot's -100)."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class ConfigRuns:
     """Run directories, finished or not."""
     final: np.ndarray
     best: np.ndarray
-    """Best periodic evaluation per finished run (NaN where it kept none)."""
+    """Best evaluation (periodic or final) per finished run (NaN where it kept none)."""
 
 
 def read_summaries(root: Path) -> dict[str, list[tuple[int, dict[str, Any]]]]:
@@ -94,6 +95,8 @@ def report(
     if not any(c.final.size for c in configs):
         raise RlkitError(f"report: no run of sweep {root} has finished yet (no summary.json)")
     scored = {c.name: (c.final if score == "final" else c.best) for c in configs if c.final.size}
+    every = np.concatenate(list(scored.values()))
+    lowest = float(np.nanmin(every)) if np.isfinite(every).any() else 0.0
     rows: dict[str, Any] = {}
     for c in configs:
         row: dict[str, Any] = {"seeds": c.seeds, "runs": c.runs, "finished": int(c.final.size)}
@@ -108,7 +111,7 @@ def report(
                 low, high = stats.bootstrap_ci(stats.iqm, matrix, reps=reps, seed=seed)
                 row["iqm"] = {"value": float(stats.iqm(matrix)), "ci95": [float(low), float(high)]}
                 if target is not None:
-                    row.update(_target_rows(matrix, target, reps, seed))
+                    row.update(_target_rows(matrix, target, lowest, reps, seed))
         rows[c.name] = row
     pairs = []
     for x, y in itertools.permutations(scored, 2):
@@ -135,10 +138,12 @@ def _mean_std(values: np.ndarray) -> dict[str, float] | None:
     return {"mean": float(np.mean(kept)), "std": float(np.std(kept))}
 
 
-def _target_rows(matrix: np.ndarray, target: float, reps: int, seed: int) -> dict[str, Any]:
+def _target_rows(
+    matrix: np.ndarray, target: float, lowest: float, reps: int, seed: int
+) -> dict[str, Any]:
     gap = functools.partial(stats.optimality_gap, gamma=target)
     low, high = stats.bootstrap_ci(gap, matrix, reps=reps, seed=seed)
-    taus = np.array([f * target for f in PROFILE_FRACTIONS])
+    taus = np.array([lowest + f * (target - lowest) for f in PROFILE_FRACTIONS])
     profile = stats.performance_profile(matrix, taus)
     p_low, p_high = stats.bootstrap_ci(
         lambda s: stats.performance_profile(s, taus), matrix, reps=reps, seed=seed
@@ -190,7 +195,10 @@ def format_report(data: dict[str, Any]) -> str:
 
 
 def _seed_list(seeds: list[int]) -> str:
-    return ",".join(map(str, seeds)) if len(seeds) <= 6 else f"{seeds[0]}..{seeds[-1]}"
+    if len(seeds) > 6 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    shown = ",".join(map(str, seeds[:8]))
+    return shown + (f",... ({len(seeds)})" if len(seeds) > 8 else "")
 
 
 def eval_curves(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
