@@ -243,6 +243,19 @@ def test_report_by_hand(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "P(a > b) = 0.625 [" in text
 
 
+def test_profile_thresholds_run_from_the_lowest_score_to_a_negative_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = fake_sweep(tmp_path / "s", {"a": [-300, -200, -100, -50]})
+    capsys.readouterr()
+    assert main(["report", str(root), "--json", "--target", "-100", "--reps", "500"]) == 0
+    row = json.loads(capsys.readouterr().out)["configs"]["a"]
+    profile = {p["tau"]: p["fraction_above"] for p in row["performance_profile"]}
+    assert profile == {-250.0: 0.75, -200.0: 0.5, -150.0: 0.5, -100.0: 0.25}
+    # optimality gap at -100: -100 - mean(-300, -200, -100, -100)
+    assert row["optimality_gap"]["value"] == pytest.approx(-100 + 175)
+
+
 def test_report_and_plot_of_a_real_sweep(swept: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert main(["report", str(swept), "--json", "--reps", "1000"]) == 0

@@ -22,7 +22,8 @@ REPS = 50_000
 """Bootstrap replicates of the report's intervals (rliable's default)."""
 PROFILE_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 """The thresholds of the performance profile: these fractions of the way from the sweep's
-lowest score to the target (so they work for negative targets, e.g. Acrobot's -100)."""
+lowest score to the target (so they work for negative targets, e.g. Acrobot's -100); from 0
+when every run met the target."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ def report(
     scored = {c.name: (c.final if score == "final" else c.best) for c in configs if c.final.size}
     every = np.concatenate(list(scored.values()))
     lowest = float(np.nanmin(every)) if np.isfinite(every).any() else 0.0
+    if target is not None and lowest >= target:  # every run met it: thresholds from 0 (or the
+        lowest = min(0.0, target)  # target itself when it is negative)
     rows: dict[str, Any] = {}
     for c in configs:
         row: dict[str, Any] = {"seeds": c.seeds, "runs": c.runs, "finished": int(c.final.size)}
