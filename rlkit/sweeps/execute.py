@@ -260,7 +260,10 @@ def _execute(
 ) -> int:
     out = stream or sys.stderr
     todo = [run for run in plan.runs if run.state() != "done"]
-    if threading.current_thread() is threading.main_thread():  # SIGTERM stops like Ctrl-C
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C and SIGTERM stop the sweep (KeyboardInterrupt), also where SIGINT came in
+        # ignored (a sweep started in the background by a non-interactive shell)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     progress = Progress(total=len(plan.runs), skipped=len(plan.runs) - len(todo))
     view = LiveView(root, progress, out)
