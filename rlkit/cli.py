@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -150,21 +151,25 @@ def die_with_parent() -> None:
     if parent is None or not sys.platform.startswith("linux"):
         return
     import ctypes
-    import signal
 
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != int(parent):
         os._exit(137)  # the parent died before the signal was armed
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, held_interrupts: list[int] | None = None) -> int:
     """Entry point; returns the exit code (2 for bad input, 3 when the run directory cannot be
-    written, 130 when interrupted)."""
+    written, 130 when interrupted). `held_interrupts`: `python -m rlkit` holds a Ctrl-C that
+    comes during start-up there, for this function to report."""
     die_with_parent()
     args = build_parser().parse_args(argv)
     from rlkit.training.runner import TrainingInterrupted
 
     try:
+        if held_interrupts is not None:  # start-up is over: Ctrl-C raises again
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            if held_interrupts:
+                raise KeyboardInterrupt
         handler = {
             "run": _run,
             "eval": _eval,
