@@ -63,16 +63,11 @@ def child_env() -> dict[str, str]:
 
 
 def run_command(run: Run) -> tuple[int, str]:
-    """Start or continue `run` in a child process and wait: (exit code, error line). Used by both
-    backends (a Ray task calls it on its worker)."""
-    run.log.parent.mkdir(parents=True, exist_ok=True)
-    command = run.command(sys.executable)
-    with open(run.log, "a") as log:
-        log.write(f"$ {' '.join(command)}\n")
-        log.flush()
-        code = subprocess.call(
-            command, stdout=log, stderr=subprocess.STDOUT, env=child_env(), process_group=0
-        )
+    """Start or continue `run` in a child process and wait: (exit code, error line). A Ray task
+    calls it on its worker."""
+    process, log = _start(run)
+    with log:
+        code = process.wait()
     return code, "" if code == 0 else last_line(run.log)
 
 
@@ -95,6 +90,8 @@ class LiveView:
         self.tty = self.stream.isatty()
         self.start = time.perf_counter()
         self.last = ""
+        self.best = ""
+        """The best-config part of the line, read from the summaries when a run ends."""
 
     def line(self) -> str:
         p = self.progress
@@ -104,14 +101,19 @@ class LiveView:
             f"sweep {self.root}: {finished}/{p.total} done, {len(p.running)} running, "
             f"{len(p.failed)} failed, {elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}"
         )
-        best = best_config(self.root)
-        if best is not None:
-            name, value, seeds = best
-            text += f"; best so far {name} (final eval {value:.3f}, mean of {seeds} seed(s))"
-        return text
+        return text + self.best
 
     def update(self, force: bool = False) -> None:
         counts = self._counts()
+        if counts != self.last or force:  # a run ended: the best config may have changed
+            best = best_config(self.root)
+            self.best = (
+                ""
+                if best is None
+                else (
+                    f"; best so far {best[0]} (final eval {best[1]:.3f}, mean of {best[2]} seed(s))"
+                )
+            )
         if self.tty:
             self.stream.write("\r\033[K" + self.line())
             self.stream.flush()

@@ -39,36 +39,23 @@ class ConfigRuns:
     """Best evaluation (periodic or final) per finished run (NaN where it kept none)."""
 
 
-def read_summaries(root: Path) -> dict[str, list[tuple[int, dict[str, Any]]]]:
-    """Each configuration's (seed, summary.json) of its finished runs, and its run count."""
-    from rlkit.sweeps.plan import sweep_runs
-
-    found: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-    for name, run_dirs in sweep_runs(root).items():
-        found[name] = []
-        for run_dir in run_dirs:
-            path = run_dir / "summary.json"
-            if path.is_file():
-                seed = int(run_dir.name.removeprefix("seed-"))
-                found[name].append((seed, json.loads(path.read_text())))
-    return found
-
-
 def collect(root: Path) -> list[ConfigRuns]:
     """The configurations of sweep directory `root` with their finished runs' scores."""
     from rlkit.sweeps.plan import sweep_runs
 
-    all_runs = sweep_runs(root)
     configs = []
-    for name, finished in read_summaries(root).items():
+    for name, run_dirs in sweep_runs(root).items():
+        finished = [
+            (int(d.name.removeprefix("seed-")), json.loads((d / "summary.json").read_text()))
+            for d in run_dirs
+            if (d / "summary.json").is_file()
+        ]
         final = np.array([s["final_eval"]["mean_return"] for _, s in finished], dtype=float)
         best = np.array(
             [(s.get("best_eval") or {}).get("mean_return", np.nan) for _, s in finished],
             dtype=float,
         )
-        configs.append(
-            ConfigRuns(name, [seed for seed, _ in finished], len(all_runs[name]), final, best)
-        )
+        configs.append(ConfigRuns(name, [seed for seed, _ in finished], len(run_dirs), final, best))
     return configs
 
 
