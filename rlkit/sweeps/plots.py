@@ -9,7 +9,22 @@ import numpy as np
 
 from rlkit import stats
 from rlkit.errors import RlkitError
+from rlkit.plot import x_axis
+from rlkit.sweeps.plan import sweep_runs
 from rlkit.sweeps.results import eval_curves
+
+GENERIC_X_LABEL = "steps of the runs' logs (env steps; Deep GA: frames; AlphaZero: iterations)"
+
+
+def sweep_x_label(root: Path) -> str:
+    """The x label of the sweep's runs (from their config.toml); the generic one when its
+    configurations log different kinds of step, or no run has written its config yet."""
+    configured = [
+        next((r for r in runs if (r / "config.toml").is_file()), None)
+        for runs in sweep_runs(root).values()
+    ]
+    labels = {x_axis(run)[0] for run in configured if run is not None}
+    return labels.pop() if len(labels) == 1 else GENERIC_X_LABEL
 
 
 def plot_sweep(root: Path, out: Path) -> Path:
@@ -33,11 +48,11 @@ def plot_sweep(root: Path, out: Path) -> Path:
         for run in matrix:
             ax.plot(steps, run, color=line.get_color(), alpha=0.15, linewidth=0.8)
     ax.set_title(
-        f"{root.name}: evaluation return, mean over seeds with 95% bootstrap band\n"
-        "(thin lines: the runs; a run that stopped early holds its last evaluation)",
+        f"{root.name}: evaluation return, mean over seeds (band: its 95% bootstrap confidence "
+        "interval)\nthin lines: the runs; a run that stopped early holds its last evaluation",
         fontsize=10,
     )
-    ax.set_xlabel("steps of the runs' logs (env steps; Deep GA: frames; AlphaZero: iterations)")
+    ax.set_xlabel(sweep_x_label(root))
     ax.set_ylabel("greedy evaluation return (mean over episodes)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
