@@ -116,10 +116,18 @@ def rollout(
         transition = Transition(
             obs=state.obs,
             action=np.asarray(action),
-            reward=np.asarray(reward, dtype=np.float32),
+            reward=_float32(reward),
             next_obs=final_obs,
             terminated=np.asarray(terminated, dtype=bool),
             truncated=np.asarray(truncated, dtype=bool),
         )
         state.obs = next_obs
         yield transition, episodes
+
+
+def _float32(reward: Any) -> np.ndarray:
+    """Rewards in the float32 that replay and losses use. One beyond float32's range becomes
+    +-inf, as numpy's cast makes it, but without numpy's overflow warning: the non-finite loss
+    it leads to stops the run with a message that says so (rlkit.nn.optim.check_finite_loss)."""
+    with np.errstate(over="ignore"):
+        return np.asarray(reward, dtype=np.float32)
