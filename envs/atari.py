@@ -35,9 +35,12 @@ from gymnasium.wrappers.vector import TransformReward
 
 from rlkit.envs.preprocessing import FrameStackVectorEnv, final_frames, resize_area
 from rlkit.errors import ConfigError, suggest
+from rlkit.quiet import quiet_ale
 
 AnyVectorEnv = VectorEnv[Any, Any, Any]
 _NO_LIMIT = 2**31 - 1  # the native env truncates at once when its frame limit is 0
+
+quiet_ale()  # before any ALEInterface is made: each prints ALE's banner unless told not to
 
 
 @dataclass
