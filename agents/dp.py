@@ -214,6 +214,8 @@ class DPConfig:
 class DPAgent(Agent[DPConfig]):
     """Plans once in __init__ from `spec.model` and plays the resulting greedy policy."""
 
+    family = (1, "tabular and dynamic programming")
+
     config_class = DPConfig
 
     def __init__(self, config: DPConfig, spec: EnvSpec, seed: int) -> None:

@@ -311,6 +311,8 @@ class UCTPlayer:
 class UCTAgent(Agent[UCTConfig]):
     """UCT (Monte Carlo tree search) planning on the env's model; does not learn."""
 
+    family = (4, "planning")
+
     config_class = UCTConfig
 
     def __init__(self, config: UCTConfig, spec: EnvSpec, seed: int) -> None:

@@ -108,6 +108,8 @@ class TabularAgent(Agent[TabularConfig]):
     multiply the step size. Targets are computed from the tables before the step.
     """
 
+    family = (1, "tabular and dynamic programming")
+
     config_class = TabularConfig
 
     def __init__(self, config: TabularConfig, spec: EnvSpec, seed: int) -> None:

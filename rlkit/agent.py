@@ -70,6 +70,9 @@ class Agent(abc.ABC, Generic[ConfigT]):
     """The family's own training loop (a `rlkit.training.session.TrainingLoop`: self-play,
     generations), run inside the same run session as every other; None: the runner's step loop
     trains the agent with act/observe/update."""
+    family: ClassVar[tuple[int, str]] = (99, "other")
+    """The family `rlkit list` groups the agent and its experiments under: (its place in the
+    listing, its name)."""
     budget_keys: ClassVar[frozenset[str]] = frozenset()
     """`agent.*` keys that only set the training budget, so `--resume --set` may change them
     (every `run.*` budget key may change already)."""
@@ -82,6 +85,13 @@ class Agent(abc.ABC, Generic[ConfigT]):
     @classmethod
     def check_spaces(cls, spec: EnvSpec) -> None:
         """Raise SpaceError if this agent cannot act in `spec`'s spaces (default: any)."""
+
+    @classmethod
+    def warm_up(cls, config: Any, num_envs: int) -> tuple[int, str] | None:
+        """The env steps (summed over sub-envs) before the agent's first learning update, and
+        the setting that sets them (the run warns when they are not below its budget); None:
+        it can learn from its first steps."""
+        return None
 
     @classmethod
     def for_acting(cls, config: Any, state: dict[str, Any]) -> Any:

@@ -78,7 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop the video after N frames (default 5,000)",
     )
 
-    sub.add_parser("list", help="list agents, environments and bundled experiments")
+    ls = sub.add_parser(
+        "list",
+        help="bundled experiments (with targets and times), agents and environments",
+        description="rlkit list [experiments|agents|envs] [PATTERN]: the bundled experiments "
+        "grouped by family with their targets and CPU times, the agents, and the installed "
+        "environments by kind; PATTERN (a substring, any case) filters them.",
+    )
+    ls.add_argument(
+        "words", nargs="*", metavar="experiments|agents|envs [PATTERN]", help="what to list"
+    )
 
     sw = sub.add_parser(
         "sweep",
@@ -138,7 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", help="PNG file to write (default: curves.png in the first dir)")
     plot.add_argument("--tag", action="append", help="scalar tag(s) to plot (repeatable)")
     plot.add_argument(
-        "--smooth", type=int, default=50, help="moving-average window for train/ tags"
+        "--smooth",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="smooth training curves over the episodes that ended in the last STEPS env steps "
+        "(default: about 5%% of the longest run, rounded to 1, 2 or 5 x 10^k); 0: raw points only",
     )
     return parser
 
@@ -221,7 +235,29 @@ def _run(args: argparse.Namespace) -> int:
         f"{summary['wall_s']:.1f} s; final eval {final['mean_return']:.3f} "
         f"± {final['std_return']:.3f} over {final['episodes']} episodes"
     )
+    if summary.get("target") is not None:
+        print(f"{run_dir}: {target_line(summary)}")
+    if sys.stderr.isatty():  # people at a terminal: where to look next
+        print(
+            f"next: rlkit plot {run_dir}  |  rlkit eval {run_dir} --video {run_dir}/policy.gif"
+            f"  |  tensorboard --logdir {run_dir}",
+            file=sys.stderr,
+        )
     return 0
+
+
+def target_line(summary: dict[str, object]) -> str:
+    """Whether and when the run reached its experiment's target (summary.json's keys)."""
+    target, met = summary["target"], summary.get("target_met_at")
+    if met is not None:
+        stopped = " (the run stopped there)" if summary.get("reached_target_at") == met else ""
+        return f"target return >= {target:g} reached at step {met:,}{stopped}"
+    best = summary.get("best_eval") or summary["final_eval"]
+    assert isinstance(best, dict)
+    return (
+        f"target return >= {target:g} not reached: best eval {best['mean_return']:.3f}"
+        f" (step {best.get('step', summary['steps']):,})"
+    )
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -301,18 +337,16 @@ def _match(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from rlkit.agent import registered_agents
-    from rlkit.envs.factory import describe_env, known_env_ids
-    from rlkit.experiment import bundled_experiments, read_experiment
+    from rlkit.listing import SECTIONS, listing
 
-    for name, cls in sorted(registered_agents().items()):
-        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        print(f"agent       {name:<28} {doc}")
-    for env_id in known_env_ids():
-        print(f"env         {env_id:<28} {describe_env(env_id)}")
-    for name in sorted(bundled_experiments()):
-        description = read_experiment(name).get("description", "")
-        print(f"experiment  {name:<28} {description}")
+    words = list(args.words)
+    section = words.pop(0) if words and words[0] in SECTIONS else None
+    if len(words) > 1:
+        raise RlkitError(
+            f"list: give at most a section ({', '.join(SECTIONS)}) and one PATTERN, "
+            f"got {' '.join(args.words)!r}"
+        )
+    print("\n".join(listing(section, words[0] if words else None)))
     return 0
 
 

@@ -76,6 +76,39 @@ class RunConfig:
 
 
 @dataclass
+class Expectation:
+    """The `[expect]` table: what a run of the experiment should reach and how long it takes.
+    It informs people (`rlkit list`, the run's first and last lines) and changes no training,
+    so it is not part of a run's identity."""
+
+    target: float | None = None
+    """The greedy mean return a run should reach; the run says whether and when an evaluation
+    reached it (default: run.target_return, the early-stopping threshold, when that is set)."""
+    goal: str = ""
+    """The target in words, where it is not a return (a board-game match, a trap)."""
+    cpu_minutes: float | None = None
+    """Wall time of the whole run as shipped on 2 CPU cores (AMD EPYC), measured
+    (experiments/benchmarks/RESULTS_cpu_times.md)."""
+    gpu_minutes: float | None = None
+    """The same on one GPU (an H200), where it was measured."""
+
+    def time_text(self) -> str:
+        """How long the experiment takes as shipped, in words ('' when not measured)."""
+        if self.cpu_minutes is None:
+            return ""
+        text = f"~{duration(self.cpu_minutes * 60)} on 2 CPU cores"
+        if self.gpu_minutes is not None:
+            text += f", ~{duration(self.gpu_minutes * 60)} on a GPU"
+        return text
+
+    def __post_init__(self) -> None:
+        for name in ("cpu_minutes", "gpu_minutes"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+
+
+@dataclass
 class Experiment:
     """A whole experiment: what to run, on what, for how long."""
 
@@ -86,6 +119,12 @@ class Experiment:
     """The agent's config dataclass instance."""
     run: RunConfig = field(default_factory=RunConfig)
     description: str = ""
+    expect: Expectation = field(default_factory=Expectation)
+
+    @property
+    def target(self) -> float | None:
+        """The return a run should reach: expect.target, else run.target_return."""
+        return self.expect.target if self.expect.target is not None else self.run.target_return
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved experiment as TOML-ready tables (what config.toml holds)."""
@@ -95,12 +134,13 @@ class Experiment:
             "env": to_dict(self.env),
             "agent": {"name": self.agent_name, **to_dict(self.agent)},
             "run": to_dict(self.run),
+            "expect": to_dict(self.expect),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "") -> Experiment:
         """Build and check an experiment from raw tables."""
-        allowed = {"name", "description", "env", "agent", "run"}
+        allowed = {"name", "description", "env", "agent", "run", "expect"}
         for key in data:
             if key not in allowed:
                 raise ConfigError(
@@ -122,6 +162,7 @@ class Experiment:
             agent_name=str(agent_name),
             agent=from_dict(cls_.config_class, agent_table, "agent"),
             run=from_dict(RunConfig, data.get("run", {}), "run"),
+            expect=from_dict(Expectation, data.get("expect", {}), "expect"),
         )
 
 
@@ -200,3 +241,14 @@ def _non_negative(**values: int) -> None:
     for name, value in values.items():
         if value < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+def duration(seconds: float) -> str:
+    """A short human duration: 42 s, 3 min, 1.5 h, 2.1 days."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

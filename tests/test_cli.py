@@ -187,7 +187,86 @@ def test_progress_goes_to_the_current_stderr(
     experiment = write_experiment(tmp_path / "small.toml", total_steps=2_000, progress=True)
     code, _, err = run_cli(capsys, "run", experiment, "--logdir", tmp_path / "run")
     assert code == 0, err
-    assert "100% 2000/2000" in err
+    assert "100% 2,000/2,000 steps | " in err
+
+
+def test_the_console_says_what_each_number_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first lines say what runs and when it evaluates; the progress line labels its
+    columns; every periodic evaluation is a line; the target's first reaching is named."""
+    experiment = write_experiment(
+        tmp_path / "small.toml", total_steps=2_000, eval_every=500, progress=True
+    )
+    run_dir = tmp_path / "run"
+    code, out, err = run_cli(
+        capsys, "run", experiment, "--logdir", run_dir, "--set", "expect.target=0.0"
+    )
+    assert code == 0, err
+    lines = err.splitlines()
+    assert lines[0] == f"small: tabular on FrozenLake-v1, 2,000 steps, seed 7 -> {run_dir}"
+    assert lines[1] == (
+        "  a greedy evaluation every 500 steps (20 episodes) and at the end (20); "
+        "target: return >= 0"
+    )
+    progress = [line for line in lines if line.startswith("100% 2,000/2,000 steps | ")]
+    assert len(progress) == 1
+    assert re.search(
+        r"\| train return \(last 100 ep\.\) [\d.]+ \| epsilon 0\.100 \| [\d,]+ steps/s",
+        progress[0],
+    ), progress[0]
+    evals = [line for line in lines if line.startswith("eval at step ")]
+    assert [line.split(":")[0] for line in evals] == [
+        f"eval at step {s:,}" for s in (500, 1_000, 1_500)
+    ]
+    assert evals[0].endswith("(best so far); target 0 reached")  # the first eval reaches 0
+    assert all("target" not in line for line in evals[1:])  # named once
+    assert lines[-1].startswith("final eval at step 2,000: return ")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["target"], summary["target_met_at"]) == (0.0, 500)
+    assert out.splitlines()[1] == f"{run_dir}: target return >= 0 reached at step 500"
+
+
+def test_a_target_not_reached_names_the_best_evaluation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    experiment = write_experiment(tmp_path / "small.toml", total_steps=1_500)
+    run_dir = tmp_path / "run"
+    code, out, err = run_cli(
+        capsys, "run", experiment, "--logdir", run_dir, "--set", "expect.target=2"
+    )
+    assert code == 0, err
+    best = json.loads((run_dir / "summary.json").read_text())["best_eval"]
+    assert out.splitlines()[1] == (
+        f"{run_dir}: target return >= 2 not reached: best eval {best['mean_return']:.3f} "
+        f"(step {best['step']:,})"
+    )
+
+
+def test_a_warm_up_not_below_the_budget_is_warned_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DQN that would never learn (learning_starts >= the budget): one warning line, even with
+    the progress line off, naming both settings."""
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "cartpole_dqn",
+        "--logdir",
+        tmp_path / "run",
+        "--set",
+        "run.total_steps=300",
+        "--set",
+        "agent.learning_starts=300",
+        "--set",
+        "run.progress=false",
+    )
+    assert code == 0, err
+    assert err.splitlines() == [
+        "rlkit: warning: agent.learning_starts = 300 is not below run.total_steps = 300: the "
+        "agent makes no learning update in this run; raise --set run.total_steps or lower "
+        "agent.learning_starts"
+    ]
 
 
 # --- rlkit eval -----------------------------------------------------------------------------
@@ -265,18 +344,15 @@ def test_eval_without_json_prints_one_human_line(
 
 
 def _check_list_output(out: str) -> None:
-    lines = out.splitlines()
-    assert lines
-    kinds: dict[str, set[str]] = {"agent": set(), "env": set(), "experiment": set()}
-    for line in lines:
-        kind, name, *_ = line.split()
-        assert kind in kinds, line
-        kinds[kind].add(name)
-    assert {"tabular", "dp"} <= kinds["agent"]
-    assert {"CartPole-v1", "FrozenLake-v1", "rlkit/GridWorld-v0"} <= kinds["env"]
-    assert any(env_id.startswith("ALE/") for env_id in kinds["env"])
-    assert kinds["experiment"] == set(bundled_experiments())
-    assert kinds["experiment"] >= BUNDLED
+    """Experiments first (every bundled one), then agents, then environments."""
+    heads = [line.split(":")[0] for line in out.splitlines() if line.isupper() or ":" in line]
+    order = [h for h in heads if h in ("EXPERIMENTS", "AGENTS", "ENVIRONMENTS")]
+    assert order == ["EXPERIMENTS", "AGENTS", "ENVIRONMENTS"]
+    names = {line.split()[0] for line in out.splitlines() if line.startswith("  ")}
+    assert set(bundled_experiments()) <= names
+    assert BUNDLED <= names
+    assert {"tabular", "dp", "dqn", "ppo", "ga", "uct", "alphazero"} <= names
+    assert "CartPole-v1," in out and "rlkit/GridWorld-v0," in out and "Pong," in out
 
 
 def test_list(capsys: pytest.CaptureFixture[str]) -> None:

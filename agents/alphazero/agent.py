@@ -48,6 +48,8 @@ def build_network(config: AlphaZeroConfig, spec: EnvSpec) -> PolicyValueNet:
 class AlphaZeroAgent(Agent[AlphaZeroConfig]):
     """Plays two-player board games by PUCT search with the best network found in training."""
 
+    family = (4, "planning")
+
     config_class = AlphaZeroConfig
     training_loop = AlphaZeroLoop
     budget_keys = frozenset({"agent.iterations", "agent.time_budget_s"})

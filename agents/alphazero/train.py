@@ -149,6 +149,18 @@ class AlphaZeroLoop(TrainingLoop):
     def progress(self) -> int:
         return self.iteration
 
+    def unit(self) -> str:
+        return "iterations"
+
+    def evaluation_plan(self) -> str:
+        run, every = self.experiment.run, self.config.eval_every
+        final = f"a greedy evaluation at the end ({run.final_eval_episodes or run.eval_episodes})"
+        if not every:
+            return final
+        return (
+            f"a greedy evaluation every {every} iterations ({run.eval_episodes} episodes), {final}"
+        )
+
     def log_step(self) -> int:
         return self.iteration
 
@@ -167,11 +179,12 @@ class AlphaZeroLoop(TrainingLoop):
             if c.eval_every and self.iteration % c.eval_every == 0:
                 result = self._evaluate(final=False)
                 metrics["eval/mean_return"] = result.mean_return
-                session.consider_best(
+                session.evaluated(
                     counters.step,
                     result.mean_return,
                     result.std_return,
                     result.episodes,
+                    where=f"iteration {self.iteration}",
                 )
             counters.wall_s += time.perf_counter() - start
             for key, value in metrics.items():

@@ -157,7 +157,13 @@ class Batch(NamedTuple):
 class DQNAgent(Agent[DQNConfig]):
     """DQN, Double DQN, Dueling DQN and combinations, with replay and a target network."""
 
+    family = (2, "deep Q-learning")
+
     config_class = DQNConfig
+
+    @classmethod
+    def warm_up(cls, config: DQNConfig, num_envs: int) -> tuple[int, str]:
+        return config.learning_starts, "agent.learning_starts"
 
     @classmethod
     def for_acting(cls, config: DQNConfig, state: dict[str, Any]) -> DQNConfig:

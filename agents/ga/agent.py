@@ -53,6 +53,8 @@ class GreedyPolicy(nn.Module):
 class GAAgent(Agent[GAConfig]):
     """Deep GA (Such et al. 2017): truncation selection, Gaussian mutation, compact genomes."""
 
+    family = (5, "neuroevolution")
+
     config_class = GAConfig
     training_loop = GALoop
     budget_keys = frozenset({"agent.generations"})

@@ -113,16 +113,27 @@ class GALoop(TrainingLoop):
     def progress(self) -> int:
         return self.generation if self.config.generations else self.session.counters.step
 
+    def unit(self) -> str:
+        return "generations" if self.config.generations else "frames"
+
+    def evaluation_plan(self) -> str:
+        return (
+            f"each generation's elite re-evaluated on {self.config.elite_episodes} episodes, "
+            "then a final greedy evaluation"
+        )
+
     def train(self, stop: StopFlag) -> None:
         session = self.session
         while not self.finished():
             stats = self._generation(stop)
             self._log(stats)
-            session.consider_best(
+            session.evaluated(
                 session.counters.step,
                 stats.elite_return,
                 stats.elite_std,
                 stats.elite_episodes,
+                where=f"generation {self.generation} ({session.counters.step:,} frames)",
+                label="elite eval",
             )
             session.save()
             session.bar.update(

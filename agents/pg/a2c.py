@@ -132,11 +132,17 @@ class RolloutBuffer:
 class A2CAgent(Agent[A2CConfig]):
     """Synchronous advantage actor-critic (A2C), Discrete or Box actions, MLP or Nature CNN."""
 
+    family = (3, "policy gradient")
+
     config_class = A2CConfig
 
     @classmethod
     def check_spaces(cls, spec: EnvSpec) -> None:
         check_policy_spaces(spec, "a2c")
+
+    @classmethod
+    def warm_up(cls, config: A2CConfig, num_envs: int) -> tuple[int, str]:
+        return config.n_steps * num_envs, "agent.n_steps x env.num_envs (one rollout)"
 
     def __init__(self, config: A2CConfig, spec: EnvSpec, seed: int) -> None:
         super().__init__(config, spec, seed)

@@ -110,11 +110,17 @@ def annealed(value: float, step: int, decay_steps: int) -> float:
 class PPOAgent(Agent[PPOConfig]):
     """Proximal policy optimisation (clipped), Discrete or Box actions, MLP or Nature CNN."""
 
+    family = (3, "policy gradient")
+
     config_class = PPOConfig
 
     @classmethod
     def check_spaces(cls, spec: EnvSpec) -> None:
         check_policy_spaces(spec, "ppo")
+
+    @classmethod
+    def warm_up(cls, config: PPOConfig, num_envs: int) -> tuple[int, str]:
+        return config.n_steps * num_envs, "agent.n_steps x env.num_envs (one rollout)"
 
     def __init__(self, config: PPOConfig, spec: EnvSpec, seed: int) -> None:
         super().__init__(config, spec, seed)

@@ -111,6 +111,8 @@ def _empty() -> dict[str, list[Any]]:
 class ReinforceAgent(Agent[ReinforceConfig]):
     """REINFORCE (Monte Carlo policy gradient), optional value baseline; Discrete or Box."""
 
+    family = (3, "policy gradient")
+
     config_class = ReinforceConfig
 
     @classmethod

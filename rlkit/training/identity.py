@@ -47,11 +47,12 @@ def resumable_keys(experiment: Experiment) -> frozenset[str]:
 
 
 def fingerprint(experiment: Experiment) -> str:
-    """A short hash of the experiment's identity (everything but its resumable keys, its name
-    and its description)."""
+    """A short hash of the experiment's identity (everything but its resumable keys, its name,
+    its description and its [expect] table)."""
     data = experiment.to_dict()
     data.pop("name", None)
     data.pop("description", None)
+    data.pop("expect", None)
     for key in resumable_keys(experiment):
         section, _, name = key.partition(".")
         data.get(section, {}).pop(name, None)

@@ -60,6 +60,10 @@ class Counters:
     next_checkpoint: int = 0
     wall_s: float = 0.0
     reached_target: int | None = None
+    """The step at which the loop stopped on run.target_return (early stopping)."""
+    target_met: int | None = None
+    """The step of the first evaluation, periodic or final, that reached the experiment's
+    target (Experiment.target)."""
     history: list[dict[str, float]] = field(default_factory=list)
     best: dict[str, float] | None = None
     """The best evaluation so far, periodic or final (step, mean_return, std_return, episodes,
@@ -100,6 +104,21 @@ class TrainingLoop(abc.ABC):
     def budget(self) -> int:
         """The progress bar's total, in `progress()` units."""
         return self.experiment.run.total_steps
+
+    def unit(self) -> str:
+        """What `budget()` counts, for people."""
+        return "steps"
+
+    def evaluation_plan(self) -> str:
+        """When the loop evaluates, in words (the run's first lines)."""
+        run = self.experiment.run
+        final = run.final_eval_episodes or run.eval_episodes
+        if not run.eval_every:
+            return f"one greedy evaluation at the end ({final} episodes)"
+        return (
+            f"a greedy evaluation every {run.eval_every:,} {self.unit()} ({run.eval_episodes} "
+            f"episodes) and at the end ({final})"
+        )
 
     def progress(self) -> int:
         """Work done so far, in `budget()` units."""
@@ -217,7 +236,8 @@ class Session:
             self.run_dir,
             purge_step=loop.log_step() if self.resumed else (0 if self.restarted else None),
         )
-        self.bar = ProgressBar(loop.budget(), run.progress)
+        self.bar = ProgressBar(loop.budget(), run.progress, unit=loop.unit())
+        self._announce()
         if not self.resumed:
             logger.config(toml_text)
         try:
@@ -227,12 +247,15 @@ class Session:
             result = loop.final_evaluation()
             # in a run with periodic evaluations the agent as training left it is a candidate
             # too: its final evaluation can beat them all (the budget ends between two)
-            if self.counters.best is not None:
-                self.consider_best(
-                    self.counters.step, result.mean_return, result.std_return, result.episodes
-                )
+            self.evaluated(
+                self.counters.step,
+                result.mean_return,
+                result.std_return,
+                result.episodes,
+                label="final eval",
+                compete=self.counters.best is not None,
+            )
             logger.evaluation(result.mean_return, result.std_return, loop.log_step())
-            self.bar.update(loop.progress(), f"final eval {result.mean_return:.3f}", force=True)
         finally:
             self.bar.close()
             logger.close()
@@ -257,6 +280,58 @@ class Session:
             "agent": agent_state,
             "counters": asdict(self.counters),
         }
+
+    def _announce(self) -> None:
+        """The run's first lines: what runs where, its evaluations and target, and how long
+        the experiment takes as shipped."""
+        exp, loop = self.experiment, self.loop
+        if self.resumed:
+            head = (
+                f"resuming {self.run_dir} at {loop.progress():,} of {loop.budget():,} {loop.unit()}"
+            )
+        else:
+            head = (
+                f"{exp.name}: {exp.agent_name} on {exp.env.id}, {loop.budget():,} "
+                f"{loop.unit()}, seed {exp.run.seed} -> {self.run_dir}"
+            )
+        self.bar.note(head)
+        plan = [loop.evaluation_plan()]
+        if exp.target is not None:
+            stops = exp.run.target_return == exp.target
+            plan.append(
+                f"target: return >= {exp.target:g}" + (" (it stops there)" if stops else "")
+            )
+        elif exp.expect.goal:
+            plan.append(f"goal: {exp.expect.goal}")
+        if took := exp.expect.time_text():
+            plan.append(f"as shipped it takes {took}")
+        self.bar.note("  " + "; ".join(plan))
+
+    def evaluated(
+        self,
+        step: int,
+        mean_return: float,
+        std_return: float,
+        episodes: int,
+        where: str | None = None,
+        label: str = "eval",
+        compete: bool = True,
+    ) -> None:
+        """Report an evaluation of the agent as it is now (`label`: "eval", "final eval"...;
+        `where`: the loop's position, default the step): a line on the console, the best
+        agent kept (when `compete`: consider_best) and the target's first reaching recorded."""
+        best = compete and self.consider_best(step, mean_return, std_return, episodes)
+        at = f"step {step:,}" if where is None else where
+        line = (
+            f"{label} at {at}: return {mean_return:.3f} ± {std_return:.3f} over {episodes} episodes"
+        )
+        if best:
+            line += " (best so far)"
+        target = self.experiment.target
+        if target is not None and self.counters.target_met is None and mean_return >= target:
+            self.counters.target_met = step
+            line += f"; target {target:g} reached"
+        self.bar.note(line)
 
     def consider_best(
         self, step: int, mean_return: float, std_return: float, episodes: int
@@ -333,6 +408,8 @@ class Session:
             "steps_per_second": round(counters.step / max(counters.wall_s, 1e-9), 1),
             "final_eval": result.as_dict(),
             "best_eval": counters.best,
+            "target": exp.target,
+            "target_met_at": counters.target_met,
             **self.loop.summary(),
         }
         write_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")

@@ -9,17 +9,19 @@ so a resumed run continues exactly as if it had never stopped.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Any
 
 import torch
 
-from rlkit.agent import Agent
+from rlkit.agent import Agent, agent_class
 from rlkit.envs.factory import env_spec, make_vector_env
 from rlkit.evaluation import EvalResult, evaluate
 from rlkit.rollout import RolloutState, rollout
 from rlkit.seeding import derive_seed
 from rlkit.training import envstate
+from rlkit.training.logger import progress_text
 from rlkit.training.session import Session, StopFlag, TrainingLoop
 
 
@@ -30,6 +32,7 @@ class StepLoop(TrainingLoop):
     def __init__(self, session: Session) -> None:
         super().__init__(session)
         self.envs: Any = None
+        self.settled = 0
 
     def make_agent(self) -> Agent[Any]:
         exp = self.experiment
@@ -60,6 +63,11 @@ class StepLoop(TrainingLoop):
         return None
 
     def train(self, stop: StopFlag) -> None:
+        exp = self.experiment
+        warm = agent_class(exp.agent_name).warm_up(exp.agent, self.envs.num_envs)
+        if (warning := warm_up_warning(warm, exp.run.total_steps)) is not None:
+            print(warning, file=sys.stderr)
+        self.settled = max(warm[0] if warm else 0, exp.run.total_steps // 20)
         self._loop(stop)
         self._checkpoint()
 
@@ -82,8 +90,12 @@ class StepLoop(TrainingLoop):
                 now = time.perf_counter()
                 sps = (counters.step - window_step) / max(now - window_start, 1e-9)
                 logger.flush(counters.step, sps)
-                recent = logger.mean_recent_return()
-                bar.update(counters.step, f"return {recent:.3f} | {sps:,.0f} steps/s")
+                left = None  # shown once the speed is that of learning
+                if counters.step >= self.settled:
+                    left = (run.total_steps - counters.step) / max(sps, 1e-9)
+                bar.update(
+                    counters.step, progress_text(logger.recent_text(), logger.latest, sps, left)
+                )
                 window_start, window_step = now, counters.step
                 next_log = counters.step + run.log_every
             if counters.step >= run.total_steps:
@@ -91,7 +103,7 @@ class StepLoop(TrainingLoop):
             if run.eval_every and counters.step >= counters.next_eval:
                 result = self._evaluate(run.eval_episodes, final=False)
                 logger.evaluation(result.mean_return, result.std_return, counters.step)
-                session.consider_best(
+                session.evaluated(
                     counters.step, result.mean_return, result.std_return, result.episodes
                 )
                 if run.target_return is not None and result.mean_return >= run.target_return:
@@ -158,3 +170,16 @@ class StepLoop(TrainingLoop):
             "reached_target_at": counters.reached_target,
             "evaluations": counters.history,
         }
+
+
+def warm_up_warning(warm: tuple[int, str] | None, total_steps: int) -> str | None:
+    """The warning for an agent whose warm-up (`Agent.warm_up`: steps before its first
+    update, and the setting) is not below the run's budget; None when it is."""
+    if warm is None or warm[0] < total_steps:
+        return None
+    steps, setting = warm
+    return (
+        f"rlkit: warning: {setting} = {steps:,} is not below run.total_steps = "
+        f"{total_steps:,}: the agent makes no learning update in this run; raise "
+        f"--set run.total_steps or lower {setting.split()[0]}"
+    )
