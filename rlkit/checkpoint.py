@@ -86,14 +86,7 @@ def load(path: Path) -> dict[str, Any]:
     """Read a checkpoint written by `save`, refusing anything that is not one."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for truncated or foreign files
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or not an rlkit checkpoint (torch.load with "
-            f"weights_only=True failed: {type(exc).__name__}); move it aside to resume or "
-            "evaluate from the earlier checkpoints/step-*.pt"
-        ) from None
+    payload = _torch_load(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an rlkit checkpoint (no '{FORMAT}' marker)")
     if payload.get("version") != VERSION:
@@ -103,6 +96,33 @@ def load(path: Path) -> dict[str, Any]:
         )
     decoded: dict[str, Any] = decode(payload)
     return decoded
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+"""The first bytes of every file torch.save writes: rlkit checkpoints are its zip archives. Any
+other file (garbage, a bare pickle, torch's legacy format) is refused before torch reads it, as
+torch's legacy reader would unpickle it and warn when a byte of it looks like a pickle protocol
+other than 2 (a UserWarning printed before rlkit's one-line error)."""
+
+
+def _torch_load(path: Path) -> Any:
+    """torch.load(weights_only=True) of a file torch.save wrote; CheckpointError for others."""
+    try:
+        with open(path, "rb") as f:
+            zipped = f.read(len(_ZIP_MAGIC)) == _ZIP_MAGIC
+        if zipped:  # by path, as before: torch opens a named file itself
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for truncated or foreign files
+        why = f"torch.load with weights_only=True failed: {type(exc).__name__}"
+        raise _corrupt(path, why) from None
+    raise _corrupt(path, "not the zip archive that torch.save writes")
+
+
+def _corrupt(path: Path, why: str) -> CheckpointError:
+    return CheckpointError(
+        f"checkpoint {path} is corrupt or not an rlkit checkpoint ({why}); move it aside to "
+        "resume or evaluate from the earlier checkpoints/step-*.pt"
+    )
 
 
 def checkpoint_path(run_dir: Path, step: int) -> Path:
