@@ -24,8 +24,15 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rlkit", description="Train and evaluate reinforcement-learning agents.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="let the libraries print their own messages too (SDL, the ALE banner)",
+    )
 
-    run = sub.add_parser("run", help="train an agent from an experiment file")
+    run = sub.add_parser("run", help="train an agent from an experiment file", parents=[common])
     run.add_argument("experiment", nargs="?", help="experiment TOML file or bundled name")
     run.add_argument(
         "--set",
@@ -44,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser(
         "eval",
         help="greedy evaluation of a trained agent, or a match of two board-game players",
+        parents=[common],
         description="rlkit eval RUN_DIR evaluates a run; rlkit eval --game tictactoe --player1 "
         "uct:1000 --player2 minimax pits two players (random, minimax, human, uct:N, uct:Xs, "
         "or a run directory) and reports player1's wins, draws and losses.",
@@ -92,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser(
         "sweep",
         help="many runs of one experiment (a grid of settings x seeds), locally or on Ray",
+        parents=[common],
         description="Runs the cross product of --grid values and --seeds, each an ordinary run "
         "directory SWEEP_DIR/<config>/seed-<s>. Re-running the same command continues: "
         "finished runs are skipped, interrupted ones resumed from their checkpoints.",
@@ -177,6 +186,9 @@ def main(argv: Sequence[str] | None = None, held_interrupts: list[int] | None = 
     comes during start-up there, for this function to report."""
     die_with_parent()
     args = build_parser().parse_args(argv)
+    from rlkit.quiet import silence_libraries
+
+    silence_libraries(verbose=getattr(args, "verbose", False))
     from rlkit.training.runner import TrainingInterrupted
 
     try:

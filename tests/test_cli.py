@@ -264,8 +264,8 @@ def test_a_warm_up_not_below_the_budget_is_warned_once(
     assert code == 0, err
     assert err.splitlines() == [
         "rlkit: warning: agent.learning_starts = 300 is not below run.total_steps = 300: the "
-        "agent makes no learning update in this run; raise --set run.total_steps or lower "
-        "agent.learning_starts"
+        "run ends before the agent's first learning update, so it learns nothing; raise --set "
+        "run.total_steps or lower agent.learning_starts"
     ]
 
 

@@ -29,6 +29,7 @@ from rlkit.errors import RlkitError
 from rlkit.evaluation import EvalResult, evaluate
 from rlkit.nn.optim import check_finite_loss
 from rlkit.seeding import derive_seed
+from rlkit.training.logger import n_episodes
 from rlkit.training.session import Session, StopFlag, TrainingLoop
 
 
@@ -158,7 +159,8 @@ class AlphaZeroLoop(TrainingLoop):
         if not every:
             return final
         return (
-            f"a greedy evaluation every {every} iterations ({run.eval_episodes} episodes), {final}"
+            f"a greedy evaluation every {every} iterations ({n_episodes(run.eval_episodes)}), "
+            f"{final}"
         )
 
     def log_step(self) -> int:

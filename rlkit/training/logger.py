@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 import time
 from collections import defaultdict, deque
@@ -95,6 +96,11 @@ def progress_text(
     return " | ".join(parts)
 
 
+def n_episodes(n: int) -> str:
+    """'1 episode', '20 episodes'."""
+    return f"{n} episode" if n == 1 else f"{n} episodes"
+
+
 def _number(value: float) -> str:
     """A return as people read it: 3 decimals below 10, 1 above."""
     return f"{value:.3f}" if abs(value) < 10 else f"{value:,.1f}"
@@ -136,6 +142,8 @@ class ProgressBar:
             if force or now - self._last_draw > 0.25:
                 self._last_draw = now
                 bar = "#" * int(fraction * 24)
+                room = shutil.get_terminal_size().columns - 28  # one screen line: \r redraws it
+                where = where if len(where) <= room else where[: max(room - 3, 0)] + "..."
                 self._line = f"\r[{bar:<24}] {where}\033[K"
                 self.stream.write(self._line)
                 self.stream.flush()

@@ -201,13 +201,18 @@ def describe_checkpoint(target: Path, path: Path) -> str:
         record = checkpoint.load(path).get("counters", {}).get("best") or {}
         return (
             f"{target}: evaluating checkpoints/{checkpoint.BEST}, the agent of the best "
-            f"evaluation (step {record.get('step', '?')}: mean return "
+            f"evaluation (step {_count(record.get('step'))}: mean return "
             f"{record.get('mean_return', float('nan')):.3f} over {record.get('episodes', '?')} "
             "episodes); --checkpoint final evaluates the agent as training left it"
         )
     if target.is_dir() and path == checkpoint.latest(target):
         return f"{target}: evaluating checkpoints/{path.name}, the agent as training left it"
     return f"{target}: evaluating {path}"
+
+
+def _count(value: object) -> str:
+    """A step count as the console prints them (12,500), or "?" when unknown."""
+    return f"{value:,}" if isinstance(value, int) else "?"
 
 
 def evaluate_checkpoint(

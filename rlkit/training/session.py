@@ -37,7 +37,7 @@ from rlkit.experiment import Experiment, RunConfig, load_experiment
 from rlkit.seeding import derive_seed
 from rlkit.training import identity
 from rlkit.training.lock import LOCK_NAME
-from rlkit.training.logger import ProgressBar, RunLogger
+from rlkit.training.logger import ProgressBar, RunLogger, n_episodes
 
 
 class TrainingInterrupted(Exception):  # noqa: N818 - not an error: a requested stop
@@ -114,10 +114,10 @@ class TrainingLoop(abc.ABC):
         run = self.experiment.run
         final = run.final_eval_episodes or run.eval_episodes
         if not run.eval_every:
-            return f"one greedy evaluation at the end ({final} episodes)"
+            return f"one greedy evaluation at the end ({n_episodes(final)})"
         return (
-            f"a greedy evaluation every {run.eval_every:,} {self.unit()} ({run.eval_episodes} "
-            f"episodes) and at the end ({final})"
+            f"a greedy evaluation every {run.eval_every:,} {self.unit()} "
+            f"({n_episodes(run.eval_episodes)}) and at the end ({final})"
         )
 
     def progress(self) -> int:
@@ -323,7 +323,8 @@ class Session:
         best = compete and self.consider_best(step, mean_return, std_return, episodes)
         at = f"step {step:,}" if where is None else where
         line = (
-            f"{label} at {at}: return {mean_return:.3f} ± {std_return:.3f} over {episodes} episodes"
+            f"{label} at {at}: return {mean_return:.3f} ± {std_return:.3f} over "
+            f"{n_episodes(episodes)}"
         )
         if best:
             line += " (best so far)"

@@ -180,6 +180,6 @@ def warm_up_warning(warm: tuple[int, str] | None, total_steps: int) -> str | Non
     steps, setting = warm
     return (
         f"rlkit: warning: {setting} = {steps:,} is not below run.total_steps = "
-        f"{total_steps:,}: the agent makes no learning update in this run; raise "
-        f"--set run.total_steps or lower {setting.split()[0]}"
+        f"{total_steps:,}: the run ends before the agent's first learning update, so it "
+        f"learns nothing; raise --set run.total_steps or lower {setting.split()[0]}"
     )
