@@ -295,7 +295,7 @@ def test_eval_defaults_to_the_best_checkpoint(
     code, out, err = run_cli(capsys, "eval", finished.run_dir, "--json")
     assert code == 0, err
     assert "evaluating checkpoints/best.pt, the agent of the best evaluation" in err
-    assert f"(step {best['step']}: mean return {best['mean_return']:.3f}" in err
+    assert f"(step {best['step']:,}: mean return {best['mean_return']:.3f}" in err
     again = run_cli(capsys, "eval", finished.run_dir, "--checkpoint", "best", "--json")
     assert again[1] == out  # the default is best.pt
     oldest = finished.checkpoints()[0]
