@@ -118,3 +118,27 @@ def test_parse_seeds_ranges_and_lists() -> None:
     for bad in ("4-2", "a", "1-", "-1"):
         with pytest.raises(ConfigError, match="seeds"):
             parse_seeds(bad)
+
+
+def test_the_expect_table_informs_and_is_checked() -> None:
+    """[expect]: the target defaults to run.target_return; its keys and values are checked like
+    any table's; the time reads as people read it."""
+    data = small_experiment(target_return=0.5)
+    assert load_experiment(data).target == 0.5
+    data["expect"] = {"target": 0.7, "cpu_minutes": 90, "gpu_minutes": 0.5}
+    exp = load_experiment(data)
+    assert exp.target == 0.7
+    assert exp.expect.time_text() == "~1.5 h on 2 CPU cores, ~30 s on a GPU"
+    with pytest.raises(ConfigError, match="expect.cpu_minute: unknown key"):
+        load_experiment({**data, "expect": {"cpu_minute": 1}})
+    with pytest.raises(ConfigError, match="cpu_minutes must be > 0"):
+        load_experiment({**data, "expect": {"cpu_minutes": 0}})
+
+
+def test_the_expect_table_is_not_part_of_a_runs_identity() -> None:
+    """Measuring an experiment's time again must not orphan the runs made before."""
+    from rlkit.training.identity import fingerprint
+
+    before = load_experiment(small_experiment())
+    after = load_experiment({**small_experiment(), "expect": {"target": 1, "cpu_minutes": 2}})
+    assert fingerprint(before) == fingerprint(after)
