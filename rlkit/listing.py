@@ -61,7 +61,7 @@ def experiment_rows() -> list[ExperimentRow]:
         cpu, gpu = exp.expect.cpu_minutes, exp.expect.gpu_minutes
         took = "" if cpu is None else f"~{duration(cpu * 60)}"
         if gpu is not None:
-            took += f" (GPU ~{duration(gpu * 60)})"
+            took += f", GPU ~{duration(gpu * 60)}"
         family = agent_class(exp.agent_name).family
         rows.append(ExperimentRow(name, family, target, took, exp.description))
     return rows
