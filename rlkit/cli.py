@@ -22,7 +22,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="rlkit", description="Train and evaluate reinforcement-learning agents.")
+    parser = _Parser(
+        prog="rlkit",
+        description="Train and evaluate reinforcement-learning agents.",
+        epilog="First steps: rlkit list (the bundled experiments, with targets and times); "
+        "rlkit run cartpole_dqn --logdir runs/dqn; rlkit plot runs/dqn; rlkit eval runs/dqn "
+        "--video runs/dqn/policy.gif. rlkit COMMAND --help for each command.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     common = _Parser(add_help=False)
     common.add_argument(
