@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rlkit.agent import Agent, EnvSpec, register_agent, require_discrete
+from rlkit.agent import TABULAR, Agent, EnvSpec, register_agent, require_discrete
 from rlkit.errors import SpaceError
 from rlkit.tabular_model import TabularModel
 
@@ -214,7 +214,7 @@ class DPConfig:
 class DPAgent(Agent[DPConfig]):
     """Plans once in __init__ from `spec.model` and plays the resulting greedy policy."""
 
-    family = (1, "tabular and dynamic programming")
+    family = TABULAR
 
     config_class = DPConfig
 

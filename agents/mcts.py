@@ -20,7 +20,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
-from rlkit.agent import Agent, EnvSpec, register_agent, require_discrete
+from rlkit.agent import PLANNING, Agent, EnvSpec, register_agent, require_discrete
 from rlkit.envs.boardgames import BoardGame
 from rlkit.errors import RlkitError, SpaceError
 from rlkit.search_model import SearchModel, find_model
@@ -311,7 +311,7 @@ class UCTPlayer:
 class UCTAgent(Agent[UCTConfig]):
     """UCT (Monte Carlo tree search) planning on the env's model; does not learn."""
 
-    family = (4, "planning")
+    family = PLANNING
 
     config_class = UCTConfig
 

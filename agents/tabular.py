@@ -12,7 +12,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from rlkit.agent import Agent, EnvSpec, Transition, register_agent, require_discrete
+from rlkit.agent import TABULAR, Agent, EnvSpec, Transition, register_agent, require_discrete
 from rlkit.errors import CheckpointError
 from rlkit.schedules import ScheduleConfig, build_schedule
 
@@ -108,7 +108,7 @@ class TabularAgent(Agent[TabularConfig]):
     multiply the step size. Targets are computed from the tables before the step.
     """
 
-    family = (1, "tabular and dynamic programming")
+    family = TABULAR
 
     config_class = TabularConfig
 

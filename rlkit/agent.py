@@ -57,6 +57,15 @@ class EnvSpec:
     """Transition table, for envs with a known model (toy text, the gridworld)."""
 
 
+TABULAR = (1, "tabular and dynamic programming")
+DEEP_Q = (2, "deep Q-learning")
+POLICY_GRADIENT = (3, "policy gradient")
+PLANNING = (4, "planning")
+NEUROEVOLUTION = (5, "neuroevolution")
+"""The families `rlkit list` groups agents and experiments under (Agent.family): their place
+in the listing and their name."""
+
+
 class Agent(abc.ABC, Generic[ConfigT]):
     """Base class of every agent: act on a batch, observe transitions, update, save and load.
 
@@ -88,9 +97,9 @@ class Agent(abc.ABC, Generic[ConfigT]):
 
     @classmethod
     def warm_up(cls, config: Any, num_envs: int) -> tuple[int, str] | None:
-        """The env steps (summed over sub-envs) before the agent's first learning update, and
-        the setting that sets them (the run warns when they are not below its budget); None:
-        it can learn from its first steps."""
+        """The env step (summed over sub-envs) of the agent's first learning update at the
+        earliest, and the settings that put it there (the run warns when it comes after its
+        budget); None: it can learn from its first steps."""
         return None
 
     @classmethod

@@ -231,6 +231,7 @@ def main(argv: Sequence[str] | None = None, held_interrupts: list[int] | None = 
 
 def _run(args: argparse.Namespace) -> int:
     from rlkit.experiment import load_experiment
+    from rlkit.training.logger import n_episodes
     from rlkit.training.runner import resume, train
 
     overrides = list(args.overrides) + ([f"run.seed={args.seed}"] if args.seed is not None else [])
@@ -249,9 +250,9 @@ def _run(args: argparse.Namespace) -> int:
         summary = train(experiment, run_dir)
     final = summary["final_eval"]
     print(
-        f"{run_dir}: {summary['steps']} steps, {summary['episodes']} episodes in "
+        f"{run_dir}: {summary['steps']:,} steps, {summary['episodes']:,} episodes in "
         f"{summary['wall_s']:.1f} s; final eval {final['mean_return']:.3f} "
-        f"± {final['std_return']:.3f} over {final['episodes']} episodes"
+        f"± {final['std_return']:.3f} over {n_episodes(final['episodes'])}"
     )
     if summary.get("target") is not None:
         print(f"{run_dir}: {target_line(summary)}")

@@ -87,19 +87,22 @@ class Expectation:
     goal: str = ""
     """The target in words, where it is not a return (a board-game match, a trap)."""
     cpu_minutes: float | None = None
-    """Wall time of the whole run as shipped on 2 CPU cores (AMD EPYC), measured
-    (experiments/benchmarks/RESULTS_cpu_times.md)."""
+    """Wall time of the whole run as shipped on 2 CPU cores (AMD EPYC): measured, or for
+    the long ones extrapolated from a measured speed (experiments/benchmarks/
+    RESULTS_cpu_times.md says which)."""
     gpu_minutes: float | None = None
-    """The same on one GPU (an H200), where it was measured."""
+    """The same on one GPU (an H200), estimated from a speed measured there."""
 
-    def time_text(self) -> str:
-        """How long the experiment takes as shipped, in words ('' when not measured)."""
+    def time_text(self, compact: bool = False) -> str:
+        """How long the experiment takes as shipped, in words ('' when not measured):
+        "~11 h on 2 CPU cores, ~58 min on a GPU", or `compact` "~11 h, GPU ~58 min"."""
         if self.cpu_minutes is None:
             return ""
-        text = f"~{duration(self.cpu_minutes * 60)} on 2 CPU cores"
-        if self.gpu_minutes is not None:
-            text += f", ~{duration(self.gpu_minutes * 60)} on a GPU"
-        return text
+        cpu = f"~{duration(self.cpu_minutes * 60)}"
+        gpu = None if self.gpu_minutes is None else f"~{duration(self.gpu_minutes * 60)}"
+        if compact:
+            return cpu + ("" if gpu is None else f", GPU {gpu}")
+        return f"{cpu} on 2 CPU cores" + ("" if gpu is None else f", {gpu} on a GPU")
 
     def __post_init__(self) -> None:
         for name in ("cpu_minutes", "gpu_minutes"):
@@ -123,8 +126,12 @@ class Experiment:
 
     @property
     def target(self) -> float | None:
-        """The return a run should reach: expect.target, else run.target_return."""
-        return self.expect.target if self.expect.target is not None else self.run.target_return
+        """The return a run should reach: expect.target, else run.target_return (an early
+        stop), unless expect.goal states the aim in words (the deceptive maze's plain GA is
+        meant to be trapped, short of the return at which it would stop)."""
+        if self.expect.target is not None or self.expect.goal:
+            return self.expect.target
+        return self.run.target_return
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved experiment as TOML-ready tables (what config.toml holds)."""

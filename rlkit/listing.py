@@ -25,6 +25,7 @@ class ExperimentRow:
     """One bundled experiment as `rlkit list` shows it."""
 
     name: str
+    agent: str
     family: tuple[int, str]
     target: str
     time: str
@@ -45,31 +46,43 @@ def listing(section: str | None, pattern: str | None, width: int | None = None) 
             lines += ([""] if lines else []) + part
     if not lines:
         where = section or "experiments, agents or environments"
-        raise RlkitError(f"list: no {where} match {pattern!r}; `rlkit list` shows them all")
+        raise RlkitError(
+            f"list: no {where} match {pattern!r}{_not_installed(section)}; `rlkit list` shows "
+            "them all"
+        )
     return lines
+
+
+def _not_installed(section: str | None) -> str:
+    """For a search that found nothing: the environment kinds this machine lacks."""
+    from rlkit.envs.catalog import KINDS
+
+    if section not in (None, "envs"):
+        return ""
+    missing = [kind.label for kind in KINDS if not kind.installed()]
+    return f" (not installed here: {', '.join(missing)})" if missing else ""
 
 
 def experiment_rows() -> list[ExperimentRow]:
     """Every bundled experiment with its family, target and expected time."""
     from rlkit.agent import agent_class
-    from rlkit.experiment import bundled_experiments, duration, load_experiment
+    from rlkit.experiment import bundled_experiments, load_experiment
 
     rows = []
     for name in sorted(bundled_experiments()):
         exp = load_experiment(name)
-        target = exp.expect.goal or (f">= {exp.target:g}" if exp.target is not None else "")
-        cpu, gpu = exp.expect.cpu_minutes, exp.expect.gpu_minutes
-        took = "" if cpu is None else f"~{duration(cpu * 60)}"
-        if gpu is not None:
-            took += f", GPU ~{duration(gpu * 60)}"
+        target = f">= {exp.target:g}" if exp.target is not None else exp.expect.goal
         family = agent_class(exp.agent_name).family
-        rows.append(ExperimentRow(name, family, target, took, exp.description))
+        took = exp.expect.time_text(compact=True)
+        rows.append(ExperimentRow(name, exp.agent_name, family, target, took, exp.description))
     return rows
 
 
 def _experiments(needle: str, width: int) -> list[str]:
     rows = [
-        r for r in experiment_rows() if not needle or needle in f"{r.name} {r.description}".lower()
+        r
+        for r in experiment_rows()
+        if not needle or needle in f"{r.name} {r.agent} {r.family[1]} {r.description}".lower()
     ]
     if not rows:
         return []
@@ -80,8 +93,8 @@ def _experiments(needle: str, width: int) -> list[str]:
     target_w = max(len("target"), *(len(r.target) for r in rows))
     time_w = max(len("time"), *(len(r.time) for r in rows))
     lines = textwrap.wrap(
-        "EXPERIMENTS: rlkit run NAME (time: the whole run as shipped on 2 CPU cores, measured;"
-        " target: a greedy evaluation's mean return)",
+        "EXPERIMENTS: rlkit run NAME (time: the whole run as shipped on 2 CPU cores, measured or"
+        " extrapolated from a measured speed; target: a greedy evaluation's mean return)",
         width,
         subsequent_indent="    ",
     )

@@ -190,12 +190,13 @@ def _window_text(tag: str, window: int, unit: str) -> str:
 def _draw_smoothed(ax: Axes, tag: str, series: list[Series], window: int, unit: str) -> None:
     """Each run's window mean, its raw points faint behind in the same colour."""
     for s in series:
+        marker = "o" if s.steps.size == 1 else None  # a lone point draws no line
         if window:
             smoothed = window_mean(s.steps, s.values, window, s.weights)
-            (line,) = ax.plot(s.steps, smoothed, label=s.run, linewidth=1.6)
+            (line,) = ax.plot(s.steps, smoothed, label=s.run, linewidth=1.6, marker=marker)
             ax.plot(s.steps, s.values, color=line.get_color(), alpha=0.25, linewidth=0.8, zorder=1)
         else:
-            ax.plot(s.steps, s.values, label=s.run, linewidth=1.0)
+            ax.plot(s.steps, s.values, label=s.run, linewidth=1.0, marker=marker)
     raw = "each point: the mean of its log window's episodes" if tag in EPISODE_COUNTS else ""
     if window:
         note = _window_text(tag, window, unit) + "; faint: the logged points"

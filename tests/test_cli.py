@@ -94,7 +94,7 @@ def test_run_exits_0_with_one_summary_line(finished: FinishedRun) -> None:
     assert finished.err == ""  # progress = false: nothing on stderr
     lines = finished.out.splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith(f"{finished.run_dir}: {TOTAL_STEPS} steps")
+    assert lines[0].startswith(f"{finished.run_dir}: {TOTAL_STEPS:,} steps")
     assert "final eval" in lines[0]
 
 
@@ -243,30 +243,59 @@ def test_a_target_not_reached_names_the_best_evaluation(
     )
 
 
-def test_a_warm_up_not_below_the_budget_is_warned_once(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_target_met_is_recovered_from_an_older_checkpoints_history() -> None:
+    """Checkpoints written before Counters.target_met existed resume knowing when the target
+    was first reached (else a later evaluation would announce it again, at the wrong step)."""
+    from rlkit.training.session import Counters, target_met
+
+    history = [(500, 0.1), (1_000, 0.6), (1_500, 0.7)]
+    counters = Counters(history=[{"step": s, "mean_return": r} for s, r in history])
+    assert target_met(counters, 0.5) == 1_000
+    assert target_met(counters, 0.9) is None
+    assert target_met(counters, None) is None
+    counters.target_met = 1_500
+    assert target_met(counters, 0.5) == 1_500  # the record, where there is one
+
+
+WARM_UP_CASES = [
+    # DQN: replay holds 100 transitions at step 100, then 10 more steps: first update at 109
+    ("cartpole_dqn", ["agent.learning_starts=100", "agent.train_frequency=10"], 108, True),
+    ("cartpole_dqn", ["agent.learning_starts=100", "agent.train_frequency=10"], 109, False),
+    # PPO: one rollout of 32 steps x 8 envs; a budget of 249 runs to step 256, so it learns
+    ("cartpole_ppo", [], 248, True),
+    ("cartpole_ppo", [], 249, False),
+]
+
+
+@pytest.mark.parametrize(("name", "settings", "total", "warned"), WARM_UP_CASES)
+def test_a_run_that_cannot_learn_is_warned_once(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    settings: list[str],
+    total: int,
+    warned: bool,
 ) -> None:
-    """DQN that would never learn (learning_starts >= the budget): one warning line, even with
-    the progress line off, naming both settings."""
-    code, _, err = run_cli(
-        capsys,
-        "run",
-        "cartpole_dqn",
-        "--logdir",
-        tmp_path / "run",
-        "--set",
-        "run.total_steps=300",
-        "--set",
-        "agent.learning_starts=300",
-        "--set",
-        "run.progress=false",
-    )
+    """The warning comes exactly when no learning update happens (no agent/ metric logged),
+    once, even with the progress line off, naming the settings."""
+    from rlkit.plot import read_scalars
+
+    overrides = [*settings, f"run.total_steps={total}", "run.progress=false", "run.eval_every=0"]
+    run_dir = tmp_path / "run"
+    sets = [arg for value in overrides for arg in ("--set", value)]
+    code, _, err = run_cli(capsys, "run", name, "--logdir", run_dir, *sets)
     assert code == 0, err
-    assert err.splitlines() == [
-        "rlkit: warning: agent.learning_starts = 300 is not below run.total_steps = 300: the "
-        "run ends before the agent's first learning update, so it learns nothing; raise --set "
-        "run.total_steps or lower agent.learning_starts"
-    ]
+    learned = any(read_scalars(run_dir, tag)[0].size for tag in ("agent/loss", "agent/entropy"))
+    assert learned != warned
+    if not warned:
+        assert err == ""
+        return
+    [line] = err.splitlines()
+    assert line.startswith("rlkit: warning: the agent learns nothing in this run: its first ")
+    first = {"cartpole_dqn": "109", "cartpole_ppo": "256"}[name]
+    assert f"comes at env step {first} at the earliest" in line
+    assert f"after run.total_steps = {total}; raise --set run.total_steps" in line
+    assert ("agent.learning_starts = 100" if name == "cartpole_dqn" else "agent.n_steps") in line
 
 
 # --- rlkit eval -----------------------------------------------------------------------------
@@ -469,6 +498,6 @@ def test_ctrl_c_checkpoints_and_resume_finishes(
         capsys, "run", "--resume", run_dir, "--set", f"run.total_steps={total}"
     )
     assert code == 0, err
-    assert out.startswith(f"{run_dir}: {total} steps")
+    assert out.startswith(f"{run_dir}: {total:,} steps")
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["steps"] == total

@@ -129,6 +129,9 @@ def test_the_expect_table_informs_and_is_checked() -> None:
     exp = load_experiment(data)
     assert exp.target == 0.7
     assert exp.expect.time_text() == "~1.5 h on 2 CPU cores, ~30 s on a GPU"
+    # a goal in words replaces the early stop as the aim (the maze's plain GA: trapped)
+    assert load_experiment({**data, "expect": {"goal": "trapped"}}).target is None
+    assert load_experiment({**data, "expect": {"goal": "x", "target": 2}}).target == 2
     with pytest.raises(ConfigError, match="expect.cpu_minute: unknown key"):
         load_experiment({**data, "expect": {"cpu_minute": 1}})
     with pytest.raises(ConfigError, match="cpu_minutes must be > 0"):

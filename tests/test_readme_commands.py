@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 
 NOT_RUN = {
-    "make run": "the main job: set-up and a training run; the clone check runs it",
+    "make run": "the main job (set-up, then the training run, plot and GIF of the tour's first "
+    "commands, which this test runs): run by hand on a fresh clone, as CI runs make test",
     "make test": "CI itself (.ci/run)",
     "source .venv/bin/activate": "the test puts the venv's bin first on PATH instead",
     "rlkit eval --game connect_four --player1 human --player2 uct:0.5s": (

@@ -12,7 +12,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rlkit.agent import Agent, EnvSpec, register_agent
+from rlkit.agent import PLANNING, Agent, EnvSpec, register_agent
 from rlkit.agents.alphazero.config import AlphaZeroConfig
 from rlkit.agents.alphazero.network import PolicyValueNet
 from rlkit.agents.alphazero.puct import (
@@ -48,7 +48,7 @@ def build_network(config: AlphaZeroConfig, spec: EnvSpec) -> PolicyValueNet:
 class AlphaZeroAgent(Agent[AlphaZeroConfig]):
     """Plays two-player board games by PUCT search with the best network found in training."""
 
-    family = (4, "planning")
+    family = PLANNING
 
     config_class = AlphaZeroConfig
     training_loop = AlphaZeroLoop

@@ -155,7 +155,8 @@ class AlphaZeroLoop(TrainingLoop):
 
     def evaluation_plan(self) -> str:
         run, every = self.experiment.run, self.config.eval_every
-        final = f"a greedy evaluation at the end ({run.final_eval_episodes or run.eval_episodes})"
+        final_episodes = n_episodes(run.final_eval_episodes or run.eval_episodes)
+        final = f"a greedy evaluation at the end ({final_episodes})"
         if not every:
             return final
         return (

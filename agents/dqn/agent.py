@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rlkit.agent import Agent, EnvSpec, Transition, register_agent
+from rlkit.agent import DEEP_Q, Agent, EnvSpec, Transition, register_agent
 from rlkit.agents.dqn.optimizer import flat_optimizer_state, make_optimizer
 from rlkit.agents.dqn.qfunction import q_function
 from rlkit.agents.dqn.td import TDLoss, td_loss, td_loss_grad, td_target
@@ -157,13 +157,21 @@ class Batch(NamedTuple):
 class DQNAgent(Agent[DQNConfig]):
     """DQN, Double DQN, Dueling DQN and combinations, with replay and a target network."""
 
-    family = (2, "deep Q-learning")
+    family = DEEP_Q
 
     config_class = DQNConfig
 
     @classmethod
     def warm_up(cls, config: DQNConfig, num_envs: int) -> tuple[int, str]:
-        return config.learning_starts, "agent.learning_starts"
+        """Steps count towards training from the vector step at which replay holds
+        learning_starts transitions (`observe`), and a burst runs once train_frequency of them
+        have (`update`); n-step returns can only delay it."""
+        filled = max(-(-config.learning_starts // num_envs), 1)  # vector steps
+        first = filled + -(-config.train_frequency // num_envs) - 1
+        return first * num_envs, (
+            f"agent.learning_starts = {config.learning_starts:,}, agent.train_frequency = "
+            f"{config.train_frequency:,}"
+        )
 
     @classmethod
     def for_acting(cls, config: DQNConfig, state: dict[str, Any]) -> DQNConfig:

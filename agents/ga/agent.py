@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlkit.agent import Agent, EnvSpec, register_agent
+from rlkit.agent import NEUROEVOLUTION, Agent, EnvSpec, register_agent
 from rlkit.agents.ga.config import GAConfig
 from rlkit.agents.ga.genome import Genome, GenomeDecoder, init_bounds
 from rlkit.agents.ga.train import GALoop
@@ -53,7 +53,7 @@ class GreedyPolicy(nn.Module):
 class GAAgent(Agent[GAConfig]):
     """Deep GA (Such et al. 2017): truncation selection, Gaussian mutation, compact genomes."""
 
-    family = (5, "neuroevolution")
+    family = NEUROEVOLUTION
 
     config_class = GAConfig
     training_loop = GALoop

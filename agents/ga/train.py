@@ -35,6 +35,7 @@ from rlkit.agents.ga.novelty import NoveltyArchive
 from rlkit.envs.factory import env_spec
 from rlkit.errors import RlkitError
 from rlkit.seeding import derive_seed
+from rlkit.training.logger import n_episodes
 from rlkit.training.session import Session, StopFlag, TrainingLoop
 
 _POPULATION, _FITNESS, _ELITE, _ARCHIVE = 20, 21, 22, 23  # derive_seed tags
@@ -118,7 +119,7 @@ class GALoop(TrainingLoop):
 
     def evaluation_plan(self) -> str:
         return (
-            f"each generation's elite re-evaluated on {self.config.elite_episodes} episodes, "
+            f"each generation's elite re-evaluated on {n_episodes(self.config.elite_episodes)}, "
             "then a final greedy evaluation"
         )
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlkit.agent import Agent, EnvSpec, Transition, register_agent
+from rlkit.agent import POLICY_GRADIENT, Agent, EnvSpec, Transition, register_agent
 from rlkit.agents.pg.inputs import InputNormalization
 from rlkit.agents.pg.losses import policy_gradient_loss
 from rlkit.agents.pg.passes import AutogradPass, Outputs, actor_critic_pass
@@ -132,7 +132,7 @@ class RolloutBuffer:
 class A2CAgent(Agent[A2CConfig]):
     """Synchronous advantage actor-critic (A2C), Discrete or Box actions, MLP or Nature CNN."""
 
-    family = (3, "policy gradient")
+    family = POLICY_GRADIENT
 
     config_class = A2CConfig
 
@@ -142,7 +142,10 @@ class A2CAgent(Agent[A2CConfig]):
 
     @classmethod
     def warm_up(cls, config: A2CConfig, num_envs: int) -> tuple[int, str]:
-        return config.n_steps * num_envs, "agent.n_steps x env.num_envs (one rollout)"
+        """The first update learns from the first full rollout."""
+        return config.n_steps * num_envs, (
+            f"one rollout: agent.n_steps = {config.n_steps:,} x env.num_envs = {num_envs}"
+        )
 
     def __init__(self, config: A2CConfig, spec: EnvSpec, seed: int) -> None:
         super().__init__(config, spec, seed)

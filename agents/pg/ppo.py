@@ -24,7 +24,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import torch
 
-from rlkit.agent import Agent, EnvSpec, Transition, register_agent
+from rlkit.agent import POLICY_GRADIENT, Agent, EnvSpec, Transition, register_agent
 from rlkit.agents.pg.a2c import RolloutBuffer
 from rlkit.agents.pg.inputs import InputNormalization
 from rlkit.agents.pg.losses import ppo_loss
@@ -110,7 +110,7 @@ def annealed(value: float, step: int, decay_steps: int) -> float:
 class PPOAgent(Agent[PPOConfig]):
     """Proximal policy optimisation (clipped), Discrete or Box actions, MLP or Nature CNN."""
 
-    family = (3, "policy gradient")
+    family = POLICY_GRADIENT
 
     config_class = PPOConfig
 
@@ -120,7 +120,10 @@ class PPOAgent(Agent[PPOConfig]):
 
     @classmethod
     def warm_up(cls, config: PPOConfig, num_envs: int) -> tuple[int, str]:
-        return config.n_steps * num_envs, "agent.n_steps x env.num_envs (one rollout)"
+        """The first update learns from the first full rollout."""
+        return config.n_steps * num_envs, (
+            f"one rollout: agent.n_steps = {config.n_steps:,} x env.num_envs = {num_envs}"
+        )
 
     def __init__(self, config: PPOConfig, spec: EnvSpec, seed: int) -> None:
         super().__init__(config, spec, seed)

@@ -15,7 +15,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import torch
 
-from rlkit.agent import Agent, EnvSpec, Transition, register_agent
+from rlkit.agent import POLICY_GRADIENT, Agent, EnvSpec, Transition, register_agent
 from rlkit.agents.pg.losses import policy_gradient_loss
 from rlkit.agents.pg.passes import actor_critic_pass
 from rlkit.agents.pg.policies import (
@@ -111,7 +111,7 @@ def _empty() -> dict[str, list[Any]]:
 class ReinforceAgent(Agent[ReinforceConfig]):
     """REINFORCE (Monte Carlo policy gradient), optional value baseline; Discrete or Box."""
 
-    family = (3, "policy gradient")
+    family = POLICY_GRADIENT
 
     config_class = ReinforceConfig
 

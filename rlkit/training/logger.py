@@ -7,6 +7,7 @@ import shutil
 import sys
 import time
 from collections import defaultdict, deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -67,33 +68,43 @@ class RunLogger:
             sum(self.recent_returns) / len(self.recent_returns) if self.recent_returns else math.nan
         )
 
-    def recent_text(self) -> str:
-        """The progress line's label and value of the mean training return."""
+    def recent_text(self) -> Part:
+        """The progress line's mean training return, labelled (long and short)."""
         if not self.recent_returns:
-            return "train return: no episode finished yet"
-        n = len(self.recent_returns)
-        return f"train return (last {n} ep.) {_number(self.mean_recent_return())}"
+            return ("train return: no episode finished yet", "no episode yet")
+        n, mean = len(self.recent_returns), _number(self.mean_recent_return())
+        return (f"train return (last {n} ep.) {mean}", f"return ({n} ep.) {mean}")
 
     def close(self) -> None:
         self.writer.close()
 
 
-EXPLORATION = (("agent/epsilon", "epsilon"), ("agent/entropy", "policy entropy"))
+Part = tuple[str, str]
+"""One column of the progress line, labelled in full and shortly (for a narrow terminal)."""
+
+EXPLORATION = (
+    ("agent/epsilon", "epsilon", "eps"),
+    ("agent/entropy", "policy entropy", "entropy"),
+)
 """Agent metrics the progress line shows, with their labels: how much the agent explores."""
 
 
 def progress_text(
-    recent: str, metrics: dict[str, float], steps_per_second: float, left: float | None
-) -> str:
-    """The step loop's progress line after the bar: the training return (`recent`, from
+    recent: Part, metrics: dict[str, float], steps_per_second: float, left: float | None
+) -> list[Part]:
+    """The step loop's progress columns after the bar: the training return (`recent`, from
     RunLogger.recent_text), the agent's exploration now (epsilon, policy entropy: from
     RunLogger.latest), the speed and the time left at that speed."""
     parts = [recent]
-    parts += [f"{label} {metrics[tag]:.3f}" for tag, label in EXPLORATION if tag in metrics]
-    parts.append(f"{steps_per_second:,.0f} steps/s")
+    parts += [
+        (f"{label} {metrics[tag]:.3f}", f"{short} {metrics[tag]:.2f}")
+        for tag, label, short in EXPLORATION
+        if tag in metrics
+    ]
+    parts.append((f"{steps_per_second:,.0f} steps/s", f"{steps_per_second:,.0f}/s"))
     if left is not None and math.isfinite(left):
-        parts.append(f"{duration(left)} left")
-    return " | ".join(parts)
+        parts.append((f"{duration(left)} left",) * 2)
+    return parts
 
 
 def n_episodes(n: int) -> str:
@@ -132,27 +143,44 @@ class ProgressBar:
             self.stream.write(line + "\n")
         self.stream.flush()
 
-    def update(self, step: int, text: str, force: bool = False) -> None:
+    def update(self, step: int, text: str | Sequence[Part], force: bool = False) -> None:
+        """Show progress at `step` with `text`: a string, or columns labelled in full and
+        shortly; a terminal's line takes the full labels when they fit, else the short ones."""
         if not self.enabled:
             return
         fraction = min(step / self.total, 1.0)
-        where = f"{fraction:4.0%} {step:,}/{self.total:,} {self.unit} | {text}"
+        where = f"{fraction:4.0%} {step:,}/{self.total:,} {self.unit}"
+        parts = [(text, text)] if isinstance(text, str) else list(text)
+        full = " | ".join([where, *(long for long, _ in parts)])
         if self.tty:
             now = time.monotonic()
             if force or now - self._last_draw > 0.25:
                 self._last_draw = now
-                bar = "#" * int(fraction * 24)
-                room = shutil.get_terminal_size().columns - 28  # one screen line: \r redraws it
-                where = where if len(where) <= room else where[: max(room - 3, 0)] + "..."
-                self._line = f"\r[{bar:<24}] {where}\033[K"
+                bar = "[" + f"{'#' * int(fraction * 24):<24}" + "] "
+                short = " | ".join([where, *(brief for _, brief in parts)])
+                self._line = "\r" + fit(bar, (full, short)) + "\033[K"
                 self.stream.write(self._line)
                 self.stream.flush()
         elif int(fraction * 10) > self._last_decile or force:
             self._last_decile = int(fraction * 10)
-            self.stream.write(where + "\n")
+            self.stream.write(full + "\n")
             self.stream.flush()
 
     def close(self) -> None:
         if self.enabled and self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def fit(bar: str, lines: Sequence[str]) -> str:
+    """The first of `lines` (full labels first) that fits the terminal's width after the bar,
+    then without the bar; else the last, cut: a line longer than the terminal wraps, and \r
+    would then redraw only its last screen line."""
+    width = shutil.get_terminal_size().columns - 1
+    for line in lines:
+        if len(bar) + len(line) <= width:
+            return bar + line
+    for line in lines:
+        if len(line) <= width:
+            return line
+    return lines[-1][: max(width - 3, 0)] + "..."

@@ -181,6 +181,7 @@ class Session:
             if state is not None:
                 load_agent_state(self.agent, state)
                 self.counters = restore_counters(state)
+                self.counters.target_met = target_met(self.counters, experiment.target)
                 self.loop.load_state_dict(state)
                 self._adopt_best()
         except BaseException:
@@ -415,6 +416,18 @@ class Session:
         }
         write_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         return summary
+
+
+def target_met(counters: Counters, target: float | None) -> int | None:
+    """The step of the first evaluation that reached `target`: the counters' record, or for
+    a checkpoint of an rlkit before that record, the first such entry of their history."""
+    if counters.target_met is not None or target is None:
+        return counters.target_met
+    for entry in counters.history:
+        value = entry.get("mean_return", entry.get("eval/mean_return"))
+        if "step" in entry and value is not None and value >= target:
+            return int(entry["step"])
+    return None
 
 
 def load_agent_state(agent: Agent[Any], state: dict[str, Any]) -> None:

@@ -64,8 +64,9 @@ class StepLoop(TrainingLoop):
 
     def train(self, stop: StopFlag) -> None:
         exp = self.experiment
-        warm = agent_class(exp.agent_name).warm_up(exp.agent, self.envs.num_envs)
-        if (warning := warm_up_warning(warm, exp.run.total_steps)) is not None:
+        n = self.envs.num_envs
+        warm = agent_class(exp.agent_name).warm_up(exp.agent, n)
+        if (warning := warm_up_warning(warm, exp.run.total_steps, n)) is not None:
             print(warning, file=sys.stderr)
         self.settled = max(warm[0] if warm else 0, exp.run.total_steps // 20)
         self._loop(stop)
@@ -94,7 +95,9 @@ class StepLoop(TrainingLoop):
                 if counters.step >= self.settled:
                     left = (run.total_steps - counters.step) / max(sps, 1e-9)
                 bar.update(
-                    counters.step, progress_text(logger.recent_text(), logger.latest, sps, left)
+                    counters.step,
+                    progress_text(logger.recent_text(), logger.latest, sps, left),
+                    force=counters.step >= run.total_steps,  # the last line always shows
                 )
                 window_start, window_step = now, counters.step
                 next_log = counters.step + run.log_every
@@ -172,14 +175,15 @@ class StepLoop(TrainingLoop):
         }
 
 
-def warm_up_warning(warm: tuple[int, str] | None, total_steps: int) -> str | None:
-    """The warning for an agent whose warm-up (`Agent.warm_up`: steps before its first
-    update, and the setting) is not below the run's budget; None when it is."""
-    if warm is None or warm[0] < total_steps:
+def warm_up_warning(warm: tuple[int, str] | None, total_steps: int, num_envs: int) -> str | None:
+    """The warning for an agent whose first learning update (`Agent.warm_up`: its env step at
+    the earliest, and the settings) comes after the run's last step (the vector step that
+    reaches total_steps); None when it does not."""
+    if warm is None or warm[0] <= -(-total_steps // num_envs) * num_envs:
         return None
-    steps, setting = warm
+    first, settings = warm
     return (
-        f"rlkit: warning: {setting} = {steps:,} is not below run.total_steps = "
-        f"{total_steps:,}: the run ends before the agent's first learning update, so it "
-        f"learns nothing; raise --set run.total_steps or lower {setting.split()[0]}"
+        f"rlkit: warning: the agent learns nothing in this run: its first learning update "
+        f"comes at env step {first:,} at the earliest ({settings}), after run.total_steps = "
+        f"{total_steps:,}; raise --set run.total_steps or lower those settings"
     )
