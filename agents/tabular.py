@@ -99,6 +99,16 @@ def epsilon_greedy_probs(q: np.ndarray, epsilon: float) -> np.ndarray:
     return np.asarray(epsilon / q.shape[1] + (1.0 - epsilon) * greedy_mass)
 
 
+def epsilon_greedy_actions(q: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """(n,) actions drawn from epsilon_greedy_probs(q, epsilon): uniform with probability
+    epsilon, else a greedy action of each row of q, ties broken at random."""
+    noise = rng.random(q.shape)
+    greedy = np.where(q == q.max(axis=1, keepdims=True), noise, -1.0).argmax(axis=1)
+    explore = rng.random(len(q)) < epsilon
+    random_actions = rng.integers(0, q.shape[1], size=len(q))
+    return np.asarray(np.where(explore, random_actions, greedy), dtype=np.int64)
+
+
 @register_agent("tabular")
 class TabularAgent(Agent[TabularConfig]):
     """Epsilon-greedy tabular TD control on Discrete observations and actions.
@@ -217,12 +227,7 @@ class TabularAgent(Agent[TabularConfig]):
 
     def _epsilon_greedy(self, states: np.ndarray, epsilon: float) -> np.ndarray:
         """Epsilon-greedy actions on the summed tables, ties broken at random."""
-        q = self.tables.sum(axis=0)[states]
-        noise = self.rng.random(q.shape)
-        greedy = np.where(q == q.max(axis=1, keepdims=True), noise, -1.0).argmax(axis=1)
-        explore = self.rng.random(len(states)) < epsilon
-        random_actions = self.rng.integers(0, self.num_actions, size=len(states))
-        return np.asarray(np.where(explore, random_actions, greedy), dtype=np.int64)
+        return epsilon_greedy_actions(self.tables.sum(axis=0)[states], epsilon, self.rng)
 
     def state_dict(self) -> dict[str, Any]:
         """Tables, step counter, Sarsa's planned actions, unprocessed batches and the RNG."""

@@ -20,6 +20,7 @@ for _id, _entry in (
     ("rlkit/TicTacToe-v0", "rlkit.players:make_tictactoe"),
     ("rlkit/ConnectFour-v0", "rlkit.players:make_connect_four"),
     ("rlkit/AtariModel-v0", "rlkit.envs.atari_model:make_atari_model"),
+    ("rlkit/Blackjack-v0", "rlkit.envs.blackjack:FlatBlackjackEnv"),
 ):
     if _id not in gym.registry:
         gym.register(id=_id, entry_point=_entry)
