@@ -49,6 +49,21 @@ class EvalTask:
 
 
 @dataclass(frozen=True)
+class Shared:
+    """Data every worker keeps until the next Shared, sent to each worker once and not with
+    every task: evolution strategies' centres, which their tasks' genomes perturb by seed."""
+
+    version: int
+    payload: Any
+
+
+class SharingPolicy(GenomePolicy, Protocol):
+    """A GenomePolicy whose genomes refer to shared data (ES: index of a centre + perturbation)."""
+
+    def share(self, payload: Any) -> None: ...
+
+
+@dataclass(frozen=True)
 class Fitness:
     """What one task measured."""
 
@@ -90,6 +105,10 @@ class GenomeEvaluator:
                 self.behaviour = behaviour_function(config.novelty, probe)
             finally:
                 probe.close()
+
+    def share(self, payload: Any) -> None:
+        """Hand a Shared's payload to the agent (only agents whose genomes refer to it)."""
+        cast(SharingPolicy, self.agent).share(payload)
 
     def evaluate(self, task: EvalTask) -> Fitness:
         """Sub-env i plays (episodes + i) // num_envs episodes, as rlkit.evaluation does."""
@@ -174,6 +193,10 @@ class SerialBackend:
     def evaluate(self, tasks: Sequence[EvalTask], poll: Poll) -> list[Fitness]:
         return self.evaluator.evaluate_many(tasks, poll)
 
+    def share(self, payload: Any) -> None:
+        """What the next tasks' genomes refer to (see Shared)."""
+        self.evaluator.share(payload)
+
     def close(self) -> None:
         self.evaluator.close()
 
@@ -215,6 +238,9 @@ def _worker_main(conn: multiprocessing.connection.Connection, experiment: dict[s
         task = conn.recv()
         if task is None:
             break
+        if isinstance(task, Shared):
+            evaluator.share(task.payload)
+            continue
         try:
             conn.send(evaluator.evaluate(task))
         except Exception as exc:
@@ -227,6 +253,8 @@ class _Worker:
     process: Any
     conn: multiprocessing.connection.Connection
     task: EvalTask | None = None
+    shared_version: int = -1
+    """The version of the Shared this worker holds (-1: none)."""
 
 
 class ProcessBackend:
@@ -237,6 +265,12 @@ class ProcessBackend:
         methods = mp.get_all_start_methods()
         self.context: Any = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
         self.workers = [self._start() for _ in range(workers)]
+        self.shared: Shared | None = None
+
+    def share(self, payload: Any) -> None:
+        """What the next tasks' genomes refer to: sent to each worker with its first task."""
+        version = 0 if self.shared is None else self.shared.version + 1
+        self.shared = Shared(version, payload)
 
     def _start(self) -> _Worker:
         parent, child = self.context.Pipe()
@@ -265,10 +299,17 @@ class ProcessBackend:
 
     def _send(self, worker: _Worker, queue: Dispatcher) -> None:
         try:
-            worker.conn.send(worker.task)
+            self._deliver(worker)
         except OSError:  # died while idle: replace it, the task stays with the new worker
             self._replace(worker, queue, requeue=False)
-            worker.conn.send(worker.task)
+            self._deliver(worker)
+
+    def _deliver(self, worker: _Worker) -> None:
+        """Send the worker's task, preceded by the shared data it does not hold yet."""
+        if self.shared is not None and worker.shared_version != self.shared.version:
+            worker.conn.send(self.shared)
+            worker.shared_version = self.shared.version
+        worker.conn.send(worker.task)
 
     def _collect(self, worker: _Worker, queue: Dispatcher) -> bool:
         """Take a finished result from `worker`; handle its death. True if a result came."""
@@ -295,6 +336,7 @@ class ProcessBackend:
         task = worker.task
         fresh = self._start()
         worker.process, worker.conn = fresh.process, fresh.conn
+        worker.shared_version = -1
         if requeue and task is not None:
             worker.task = None
             queue.retry(task, f"GA worker process died (exit code {code})")
