@@ -19,6 +19,7 @@ from rlkit import checkpoint
 from rlkit.agents.alphazero.train import AlphaZeroLoop
 from rlkit.agents.dqn import DQNAgent
 from rlkit.agents.ga.train import GALoop
+from rlkit.agents.montecarlo import MCControlAgent
 from rlkit.agents.pg import A2CAgent, PPOAgent, ReinforceAgent
 from rlkit.agents.tabular import TabularAgent
 from rlkit.errors import CheckpointError
@@ -49,6 +50,16 @@ def cartpole(agent: dict[str, Any], num_envs: int, steps: int) -> dict[str, Any]
 CASES = {
     "tabular-first-step": Case(small_experiment(), TabularAgent, "update", 1),
     "tabular": Case(small_experiment(), TabularAgent, "update", 333),
+    "mc_control": Case(
+        {
+            **small_experiment(),
+            "env": {"id": "rlkit/Blackjack-v0", "num_envs": 4},
+            "agent": {"name": "mc_control", "exploration": "exploring_starts"},
+        },
+        MCControlAgent,
+        "update",
+        333,  # mid-episode in some sub-envs
+    ),
     "dqn": Case(
         cartpole(
             {
