@@ -281,6 +281,7 @@ def target_line(summary: dict[str, object]) -> str:
 
 def _eval(args: argparse.Namespace) -> int:
     from rlkit.experiment import MAX_SEED
+    from rlkit.training.logger import n_episodes
     from rlkit.training.runner import choose_checkpoint, describe_checkpoint, evaluate_checkpoint
 
     if args.game or args.player1 or args.player2:
@@ -310,7 +311,7 @@ def _eval(args: argparse.Namespace) -> int:
     else:
         print(
             f"{args.target}: mean return {result.mean_return:.3f} ± {result.std_return:.3f} "
-            f"over {result.episodes} episodes (mean length {result.mean_length:.1f})"
+            f"over {n_episodes(result.episodes)} (mean length {result.mean_length:.1f})"
         )
     if args.video:  # on stderr under --json, which keeps stdout one JSON object
         print(f"wrote {args.video}", file=sys.stderr if args.json else sys.stdout)

@@ -181,6 +181,22 @@ def test_run_bundled_experiment_by_name(in_tmp: Path, capsys: pytest.CaptureFixt
     assert config["env"]["id"] == "rlkit/GridWorld-v0"
 
 
+def test_a_run_killed_while_writing_its_config_starts_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """kill -9 during config.toml's atomic write leaves the lock and the temporary file: the
+    directory holds no run, so `rlkit run --logdir` (a sweep's re-run) starts it, not refuses."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / ".lock").write_text("")
+    (run_dir / ".config.toml.tmp").write_text("name = ")
+    experiment = write_experiment(tmp_path / "small.toml", total_steps=500)
+    code, _, err = run_cli(capsys, "run", experiment, "--logdir", run_dir)
+    assert code == 0, err
+    assert (run_dir / "summary.json").is_file()
+    assert not (run_dir / ".config.toml.tmp").exists()
+
+
 def test_progress_goes_to_the_current_stderr(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

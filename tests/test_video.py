@@ -108,7 +108,7 @@ def test_episodes_play_back_to_back_and_max_frames_caps_the_video(
         capsys, "eval", cartpole_run, "--video", out, "--episodes", 3, "--max-frames", 4
     )
     assert code == 0
-    assert "over 1 episodes (mean length 4.0)" in stdout  # the cut episode, counted so far
+    assert "over 1 episode (mean length 4.0)" in stdout  # the cut episode, counted so far
     assert "--max-frames 4" in stderr
     assert sum(gif_frames(out)[2]) == 20 * 4
 

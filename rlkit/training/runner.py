@@ -98,6 +98,9 @@ def _train(experiment: Experiment, target: Path) -> dict[str, Any]:
     if target.exists() and (not target.is_dir() or not (target / LOCK_NAME).exists()):
         check_run_dir_free(target)  # a file, or a directory no rlkit writer can be holding
     with RunLock(target, announce=False) as lock:  # one writer: the next is refused, named
+        # a run killed while writing its config.toml left only its lock and that temporary
+        # (a sweep re-runs it from scratch): temporaries are no run's files
+        checkpoint.remove_temporaries(target)
         check_run_dir_free(target)  # a finished run: refused, nothing written
         with open_session(experiment, target) as session:  # bad envs or agents fail before
             return session.run(lock.announce)  # any write (the lock takes its directory away)
