@@ -16,6 +16,7 @@ from torch import nn
 from rlkit.agent import NEUROEVOLUTION, Agent, EnvSpec, register_agent
 from rlkit.agents.ga.config import GAConfig
 from rlkit.agents.ga.genome import Genome, GenomeDecoder, init_bounds
+from rlkit.agents.ga.safe_mutation import safe_mutation_scale
 from rlkit.agents.ga.train import GALoop
 from rlkit.errors import SpaceError
 from rlkit.nn.flat import FlatParameters
@@ -79,7 +80,8 @@ class GAAgent(Agent[GAConfig]):
         self.net = GreedyPolicy(config, spec)
         self.params = FlatParameters.of(self.net, grads=False)
         self.layers = self.net.numpy_layers()  # views: they follow every set_genome
-        self.decoder = GenomeDecoder(init_bounds(self.net), config.parent_cache_size)
+        scale = safe_mutation_scale(config, self.net, spec.observation_space)
+        self.decoder = GenomeDecoder(init_bounds(self.net), config.parent_cache_size, scale)
         space = spec.action_space
         self.box = space if isinstance(space, gym.spaces.Box) else None
         self.genome = Genome(seed % 2**32)

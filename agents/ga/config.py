@@ -27,6 +27,15 @@ class GAConfig:
     """Parents per generation (T): the top T by selection score; each child has one parent."""
     sigma: float = 0.02
     """Mutation power: a child's parameters are its parent's plus sigma * N(0, 1) noise."""
+    safe_mutation: Literal["off", "sum"] = "off"
+    """Safe mutations (Lehman et al. 2018): "sum" (SM-G-SUM) divides each parameter's noise by
+    the sensitivity of the network's outputs to it on a batch of states, rescaled so the step
+    keeps sigma's expected size (rlkit.agents.ga.safe_mutation); "off": plain Gaussian noise."""
+    safe_mutation_batch: int = 64
+    """States the sensitivity is measured on: a fixed batch drawn from the observation space."""
+    safe_mutation_floor: float = 0.01
+    """Floor on a parameter's sensitivity, as a fraction of the mean sensitivity: no parameter's
+    noise grows beyond 1/floor times that of a parameter of mean sensitivity."""
     elite_candidates: int = 10
     """Top individuals by return (plus the previous elite) re-evaluated to choose the elite."""
     elite_episodes: int = 30
@@ -57,6 +66,7 @@ class GAConfig:
             )
         if not 0 < self.sigma < math.inf:
             raise ValueError(f"sigma must be > 0 and finite (the mutation power), got {self.sigma}")
+        self._check_safe_mutation()
         if not 1 <= self.elite_candidates <= self.population:
             raise ValueError(
                 f"elite_candidates must be in [1, population] = [1, {self.population}], "
@@ -69,6 +79,19 @@ class GAConfig:
             raise ValueError(f"generations must be >= 1 (or unset), got {self.generations}")
         if self.workers < 0 or self.cache_size < 0:
             raise ValueError("workers and cache_size must be >= 0")
+
+    def _check_safe_mutation(self) -> None:
+        if self.safe_mutation not in ("off", "sum"):
+            raise ValueError(
+                f"safe_mutation must be 'off' or 'sum' (SM-G-SUM), got {self.safe_mutation!r}"
+            )
+        if self.safe_mutation_batch < 1:
+            raise ValueError(f"safe_mutation_batch must be >= 1, got {self.safe_mutation_batch}")
+        if not 0 < self.safe_mutation_floor <= 1:
+            raise ValueError(
+                f"safe_mutation_floor must be in (0, 1] (a fraction of the mean sensitivity), "
+                f"got {self.safe_mutation_floor}"
+            )
 
     @property
     def parent_cache_size(self) -> int:

@@ -6,12 +6,16 @@ PyTorch's default Linear/Conv init), each mutation adds sigma * N(0, 1) noise. B
 from numpy's PCG64 generator seeded per draw (numpy guarantees the stream across platforms;
 torch's CPU normal sampler has vectorised code paths that may differ between CPUs). sigma is
 stored as float32, the precision it is applied in, so a serialised genome rebuilds exactly.
+With safe mutations (`rlkit.agents.ga.safe_mutation`) each mutation's noise is also multiplied
+by per-parameter factors that are a function of the parent's vector alone, so a child is still
+(parent, seed, sigma) and rebuilds the same way.
 """
 
 from __future__ import annotations
 
 import struct
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +27,9 @@ _HEADER = struct.Struct("<II")  # initial seed, number of mutations
 _MUTATION = struct.Struct("<If")  # mutation seed, sigma
 SEED_LIMIT = 2**32
 _INIT_TAG = 0x1A17  # keeps initial draws apart from mutation draws with the same seed
+Scale = Callable[[np.ndarray], np.ndarray]
+"""Per-parameter factors (float32) on a mutation's noise, a function of the parent's vector
+(safe mutations); a decoder without one mutates with plain Gaussian noise."""
 
 
 @dataclass(frozen=True)
@@ -93,10 +100,19 @@ def initial_vector(seed: int, bounds: np.ndarray) -> np.ndarray:
     return uniform
 
 
-def add_mutation(vector: np.ndarray, seed: int, sigma: float, scratch: np.ndarray) -> None:
-    """vector += sigma * N(0, 1) noise from the generator seeded by `seed`, in place."""
+def add_mutation(
+    vector: np.ndarray,
+    seed: int,
+    sigma: float,
+    scratch: np.ndarray,
+    factors: np.ndarray | None = None,
+) -> None:
+    """vector += sigma * N(0, 1) noise from the generator seeded by `seed` (times `factors`, per
+    parameter, when given), in place."""
     np.random.default_rng(seed).standard_normal(len(vector), dtype=np.float32, out=scratch)
     scratch *= np.float32(sigma)
+    if factors is not None:
+        scratch *= factors
     vector += scratch
 
 
@@ -123,23 +139,29 @@ class GenomeDecoder:
     `build(genome)` takes the genome's parent from the cache (rebuilding it from its longest
     cached prefix on a miss) and applies the last mutation: a child of a cached parent costs
     one mutation. `mutations_applied` counts the noise draws, for tests and benchmarks.
+    With a `scale` (safe mutations), each parent's noise factors are cached too (its children
+    share them); `scales_computed` counts the calls to `scale`.
     """
 
-    def __init__(self, bounds: np.ndarray, cache_size: int) -> None:
+    def __init__(self, bounds: np.ndarray, cache_size: int, scale: Scale | None = None) -> None:
         if cache_size < 1:
             raise ValueError(f"cache_size must be >= 1, got {cache_size}")
         self.bounds = bounds
         self.cache_size = cache_size
+        self.scale = scale
         self._cache: OrderedDict[Genome, np.ndarray] = OrderedDict()
+        self._factors: OrderedDict[Genome, np.ndarray] = OrderedDict()
         self._scratch = np.empty(len(bounds), dtype=np.float32)
         self.mutations_applied = 0
+        self.scales_computed = 0
 
     def build(self, genome: Genome) -> np.ndarray:
         """The parameter vector of `genome` (a fresh array the caller may keep)."""
         if not genome.mutations:
             return initial_vector(genome.init_seed, self.bounds)
-        vector = self.cached(genome.parent()).copy()
-        self._mutate(vector, *genome.mutations[-1])
+        parent = genome.parent()
+        vector = self.cached(parent).copy()
+        self._mutate(vector, parent, *genome.mutations[-1])
         return vector
 
     def cached(self, genome: Genome) -> np.ndarray:
@@ -148,12 +170,10 @@ class GenomeDecoder:
         if start == len(genome) and base is not None:
             return base
         vector = initial_vector(genome.init_seed, self.bounds) if base is None else base.copy()
-        for seed, sigma in genome.mutations[start:]:
-            self._mutate(vector, seed, sigma)
+        for length in range(start, len(genome)):
+            self._mutate(vector, genome.prefix(length), *genome.mutations[length])
         vector.flags.writeable = False
-        self._cache[genome] = vector
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        _remember(self._cache, genome, vector, self.cache_size)
         return vector
 
     def _longest_cached_prefix(self, genome: Genome) -> tuple[int, np.ndarray | None]:
@@ -165,6 +185,29 @@ class GenomeDecoder:
                 return length, self._cache[key]
         return 0, None
 
-    def _mutate(self, vector: np.ndarray, seed: int, sigma: float) -> None:
-        add_mutation(vector, seed, sigma, self._scratch)
+    def _mutate(self, vector: np.ndarray, parent: Genome, seed: int, sigma: float) -> None:
+        """Apply one mutation to `vector`, the vector of `parent`."""
+        add_mutation(vector, seed, sigma, self._scratch, self._parent_factors(parent, vector))
         self.mutations_applied += 1
+
+    def _parent_factors(self, parent: Genome, vector: np.ndarray) -> np.ndarray | None:
+        """The scale's noise factors for `parent` (whose vector is `vector`), cached; None
+        without a scale."""
+        if self.scale is None:
+            return None
+        factors = self._factors.get(parent)
+        if factors is None:
+            factors = self.scale(vector)
+            self.scales_computed += 1
+        _remember(self._factors, parent, factors, self.cache_size)
+        return factors
+
+
+def _remember(
+    cache: OrderedDict[Genome, np.ndarray], key: Genome, value: np.ndarray, size: int
+) -> None:
+    """Put `key` in the LRU `cache` as most recent, evicting the oldest beyond `size`."""
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > size:
+        cache.popitem(last=False)
