@@ -3,8 +3,8 @@
 The policy is named in the experiment file (`policy = "random"`, or "package.module:function"
 for a function (num_states, num_actions) -> (S, A) action probabilities, such as
 `rlkit.envs.blackjack:stick_on_20_or_21`), and the agent follows it when training and when
-evaluated, so the run's evaluations measure that policy. The values are `agent.values.values`
-and the checkpoint's "values" entry. Episode buffers, returns and step sizes are
+evaluated, so the run's evaluations measure that policy. The values are `agent.values` and the
+checkpoint's "values" entry. Episode buffers, returns and step sizes are
 `rlkit.agents.montecarlo`'s.
 """
 
@@ -96,7 +96,7 @@ class PredictionAgent(Agent[PredictionConfig]):
         num_states = int(spec.observation_space.n)  # type: ignore[attr-defined]
         num_actions = int(spec.action_space.n)  # type: ignore[attr-defined]
         self.policy = load_policy(config.policy, num_states, num_actions)
-        self.values = Estimates((num_states,), config.initial_v, config.step_size)
+        self.v = Estimates((num_states,), config.initial_v, config.step_size)
         self.buffers = EpisodeBuffers(spec.num_envs)
         self.transitions: list[Transition] = []
         self.episodes: list[Episode] = []
@@ -105,6 +105,11 @@ class PredictionAgent(Agent[PredictionConfig]):
     def check_spaces(cls, spec: EnvSpec) -> None:
         """Tables need Discrete observations and Discrete actions."""
         require_discrete(spec, "prediction", observations=True, actions=True)
+
+    @property
+    def values(self) -> np.ndarray:
+        """(S,) the estimated state values of the policy (the checkpoint's "values")."""
+        return self.v.values
 
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
         """Actions of the given policy, when training and when evaluated alike."""
@@ -129,29 +134,29 @@ class PredictionAgent(Agent[PredictionConfig]):
 
     def _learn_episode(self, episode: Episode) -> float:
         """MC: average the returns that follow the episode's (first) visits into v."""
-        tail = self.values.values[episode.last_state] if episode.truncated else 0.0
+        tail = self.v.values[episode.last_state] if episode.truncated else 0.0
         entries, returns = mc_targets(
             episode.states, episode.rewards, self.config.gamma, self.config.visit, tail
         )
-        return self.values.learn(entries, returns)
+        return self.v.learn(entries, returns)
 
     def _learn_step(self, t: Transition) -> float:
         """TD(0) on one vector step: targets from the table before it, applied in env order."""
         s_tm1 = np.asarray(t.obs, dtype=np.int64).reshape(-1)
         targets = td0_targets(
-            self.values.values,
+            self.v.values,
             np.asarray(t.reward, dtype=np.float64).reshape(-1),
             np.asarray(t.next_obs, dtype=np.int64).reshape(-1),
             np.asarray(t.terminated, dtype=bool).reshape(-1),
             self.config.gamma,
         )
-        return self.values.learn(s_tm1, targets)
+        return self.v.learn(s_tm1, targets)
 
     def state_dict(self) -> dict[str, Any]:
         """State values and counts, unfinished episodes, unlearned steps or episodes, the RNG."""
         return {
             **super().state_dict(),
-            **self.values.state_dict(),
+            **self.v.state_dict(),
             "buffers": self.buffers.state_dict(),
             "transitions": [t._asdict() for t in self.transitions],
             "episodes": episode_state(self.episodes),
@@ -159,7 +164,7 @@ class PredictionAgent(Agent[PredictionConfig]):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what state_dict returned; the table must have this agent's shape."""
-        self.values.load_state_dict(state)
+        self.v.load_state_dict(state)
         super().load_state_dict(state)
         self.buffers.load_state_dict(state["buffers"])
         self.transitions = [Transition(**t) for t in state["transitions"]]

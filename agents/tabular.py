@@ -2,6 +2,9 @@
 
 The rules differ only in the bootstrap value of s_t, so each rule is a small pure function in
 `BOOTSTRAPS`; everything else (epsilon-greedy acting, the TD step, checkpoints) is shared.
+The family's episode methods (Monte Carlo control, MC and TD(0) prediction) keep whole episodes
+or state values instead, so they are the sibling modules montecarlo.py and prediction.py, which
+act with this module's `epsilon_greedy_actions` and `epsilon_greedy_probs`.
 """
 
 from __future__ import annotations

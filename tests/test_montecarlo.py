@@ -86,8 +86,8 @@ def test_first_visit_keeps_only_each_entrys_first_occurrence() -> None:
 def test_mc_prediction_of_a_three_step_episode(visit: Any, v_a: float) -> None:
     agent = PredictionAgent(PredictionConfig(visit=visit, gamma=0.5), spec(), seed=0)
     metrics = play(agent, EPISODE)
-    np.testing.assert_allclose(agent.values.values, [v_a, 3.5, 0.0], rtol=0, atol=1e-12)
-    assert agent.values.counts.tolist() == ([1, 1, 0] if visit == "first" else [2, 1, 0])
+    np.testing.assert_allclose(agent.values, [v_a, 3.5, 0.0], rtol=0, atol=1e-12)
+    assert agent.v.counts.tolist() == ([1, 1, 0] if visit == "first" else [2, 1, 0])
     assert set(metrics) == {"mc_error"}
 
 
@@ -114,31 +114,31 @@ def test_sample_average_by_default_constant_step_when_set() -> None:
 
 def test_td0_one_step_update_by_hand() -> None:
     agent = PredictionAgent(PredictionConfig(method="td0", step_size=0.1, gamma=0.9), spec(), 0)
-    agent.values.values[:] = [0.5, 2.0, 4.0]
+    agent.values[:] = [0.5, 2.0, 4.0]
     agent.observe(step([0, 1], [0, 0], [1.0, -1.0], [1, 2], terminated=[False, True]))
     assert agent.update() == {"td_error": pytest.approx((2.3 + 3.0) / 2)}
     # env 0: target 1 + 0.9 * v(1) = 2.8 -> 0.5 + 0.1 * 2.3; env 1 terminated: target -1 only
-    np.testing.assert_allclose(agent.values.values, [0.73, 2.0 - 0.3, 4.0])
+    np.testing.assert_allclose(agent.values, [0.73, 2.0 - 0.3, 4.0])
 
 
 def test_truncated_episodes_bootstrap_from_the_state_they_were_cut_at() -> None:
     agent = PredictionAgent(PredictionConfig(gamma=0.5), spec(), seed=0)
-    agent.values.values[2] = 8.0
+    agent.values[2] = 8.0
     agent.observe(step([0], [0], [1.0], [1]))
     agent.observe(step([1], [0], [1.0], [2], truncated=[True]))
     agent.update()
     # G_1 = 1 + 0.5 * v(2) = 5, G_0 = 1 + 0.5 * 5 = 3.5
-    assert agent.values.values[:2].tolist() == [3.5, 5.0]
+    assert agent.values[:2].tolist() == [3.5, 5.0]
 
 
 def test_each_sub_env_keeps_its_own_episode() -> None:
     agent = PredictionAgent(PredictionConfig(gamma=1.0), spec(num_envs=2), seed=0)
     agent.observe(step([0, 1], [0, 0], [1.0, 10.0], [1, 2], terminated=[False, True]))
     agent.update()
-    assert agent.values.values.tolist() == [0.0, 10.0, 0.0]  # env 1's episode only
+    assert agent.values.tolist() == [0.0, 10.0, 0.0]  # env 1's episode only
     agent.observe(step([1, 2], [0, 0], [2.0, 0.0], [2, 2], terminated=[True, False]))
     agent.update()
-    assert agent.values.values.tolist() == [3.0, 6.0, 0.0]  # env 0: G = 3 from 0, 2 from 1
+    assert agent.values.tolist() == [3.0, 6.0, 0.0]  # env 0: G = 3 from 0, 2 from 1
 
 
 def test_exploring_starts_first_actions_cover_every_action_then_greedy() -> None:

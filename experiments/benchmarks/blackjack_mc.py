@@ -29,7 +29,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlkit import checkpoint
-from rlkit.agents.dp import q_from_v, value_iteration
+from rlkit.agents.dp import policy_evaluation, q_from_v, value_iteration
 from rlkit.envs import blackjack as bj
 from rlkit.envs.factory import make_vector_env
 from rlkit.evaluation import evaluate
@@ -62,11 +62,16 @@ def grid(table: np.ndarray, usable: int) -> np.ndarray:
     return np.array([[table[bj.flat_state(p, d, usable)] for d in CARDS] for p in SUMS])
 
 
+def model() -> TabularModel:
+    """Blackjack's exact infinite-deck model."""
+    exact = TabularModel.from_env(gym.make("rlkit/Blackjack-v0"))
+    assert exact is not None
+    return exact
+
+
 def optimal_q() -> np.ndarray:
     """(S, 2) optimal action values: value iteration on the exact model."""
-    model = TabularModel.from_env(gym.make("rlkit/Blackjack-v0"))
-    assert model is not None
-    return q_from_v(model, value_iteration(model, gamma=1.0, theta=1e-12).values, 1.0)
+    return q_from_v(model(), value_iteration(model(), gamma=1.0, theta=1e-12).values, 1.0)
 
 
 def draw(panels: list[tuple[str, np.ndarray]], out: Path, fmt: str, cmap: str) -> None:
@@ -85,7 +90,8 @@ def draw(panels: list[tuple[str, np.ndarray]], out: Path, fmt: str, cmap: str) -
         ax.set(title=title, xlabel="dealer showing", ylabel="player sum")
         ax.set_xticks(range(10), ["A", *map(str, range(2, 11))])
         ax.set_yticks(range(10), [str(s) for s in SUMS])
-        fig.colorbar(image, ax=ax, shrink=0.8)
+        if fmt:  # values; a policy's two colours need no scale
+            fig.colorbar(image, ax=ax, shrink=0.8)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     print(f"wrote {out}")
@@ -99,6 +105,13 @@ def show_values(run: Path, out: Path) -> None:
         print(title)
         for p, row in zip(SUMS, values_grid, strict=True):
             print(f"  {p:2d} " + " ".join(f"{v:+.2f}" for v in row))
+    exact = policy_evaluation(model(), bj.stick_on_20_or_21(bj.NUM_STATES, 2), 1.0, 1e-12)
+    ordinary = [bj.flat_state(*st) for st in bj.player_states() if st[0] != 21 or not st[2]]
+    gap = np.abs(values - exact)[ordinary]
+    worst = [int(x) for x in bj.unflatten(ordinary[int(gap.argmax())])]
+    print(f"difference from the exact model's values over the 190 states besides 21 with a "
+          f"usable ace (mostly naturals): mean {gap.mean():.3f}, largest {gap.max():.3f} at "
+          f"player {worst[0]}, dealer {worst[1]}, usable ace {worst[2]}")  # fmt: skip
     draw(panels, out, "+.2f", "RdYlGn")
 
 
@@ -115,7 +128,9 @@ def compare_policy(run: Path, games: int, tie: float, out: Path | None) -> None:
     for s in clear:
         if learned[s] != optimal[s]:
             gap = abs(best[s, 0] - best[s, 1])
-            print(f"  differs at {bj.unflatten(s)} (optimal gap {gap:.3f})")
+            player, dealer, usable = (int(x) for x in bj.unflatten(s))
+            print(f"  differs at player {player}, dealer {dealer}, usable ace {usable} "
+                  f"(optimal gap {gap:.3f})")  # fmt: skip
     experiment = load_experiment(run / "config.toml")
     seed = derive_seed(experiment.run.seed, 1, 0)  # the run's final evaluation seed
     for name, actions in (("learned", learned), ("optimal", optimal)):
