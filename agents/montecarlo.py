@@ -1,13 +1,14 @@
-"""Monte Carlo prediction and control and TD(0) prediction: the tabular family's episode methods.
+"""Monte Carlo control, and what it shares with MC and TD(0) prediction (prediction.py).
 
-Sutton & Barto ch. 5-6. Monte Carlo methods learn from whole episodes, so every sub-env of the
-vector env keeps its own episode (`EpisodeBuffers`) and an episode is learned from when it ends.
-Returns accumulate backwards as G = gamma * G + r (`rlkit.returns.discounted_returns`; the book
-prints G = G + gamma * r, which is wrong). Estimates are sample averages (step 1/n for the n-th
-return of an entry, the book's) unless a constant `step_size` is set. The variants are flags of
-two agents, not classes: `mc_control` (exploring starts or epsilon-soft, first- or every-visit,
-acting with tabular.py's epsilon-greedy helpers) and `prediction` (the state values of a given
-policy, by `method = "mc"` or `"td0"`).
+Sutton & Barto ch. 5-6, the tabular family's episode methods. Monte Carlo methods learn from
+whole episodes, so every sub-env of the vector env keeps its own episode (`EpisodeBuffers`) and
+an episode is learned from when it ends. Returns accumulate backwards as G = gamma * G + r
+(`rlkit.returns.discounted_returns`; the book prints G = G + gamma * r, which is wrong).
+Estimates are sample averages (step 1/n for the n-th target of an entry, the book's; the initial
+value is forgotten at the first) unless a constant `step_size` is set. The variants are flags,
+not classes: `mc_control` here (exploring starts or epsilon-soft, first- or every-visit, acting
+with tabular.py's epsilon-greedy helpers) and `prediction` (a given policy's state values, by
+`method = "mc"` or `"td0"`).
 
 A truncated episode (a time limit) has no complete return: its tail is bootstrapped from the
 estimate of the state it was cut at, as rlkit treats truncation everywhere.
@@ -183,7 +184,7 @@ class MCControlConfig:
 
 @register_agent("mc_control")
 class MCControlAgent(Agent[MCControlConfig]):
-    """Monte Carlo control on Discrete observations and actions, learning at each episode end.
+    """Monte Carlo control, exploring starts or epsilon-soft, learning at each episode's end.
 
     Evaluation (`explore=False`) plays the greedy policy, lowest action on ties.
     """

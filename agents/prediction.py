@@ -11,6 +11,7 @@ checkpoint's "values" entry. Episode buffers, returns and step sizes are
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,21 +29,39 @@ from rlkit.agents.montecarlo import (
     mc_targets,
     td0_targets,
 )
+from rlkit.errors import SpaceError
 
 RANDOM = "random"
 
 
+def policy_function(name: str) -> Callable[[int, int], Any]:
+    """The function (num_states, num_actions) -> (S, A) probabilities that `name`,
+    "package.module:function", refers to."""
+    module, _, function = name.partition(":")
+    try:
+        found = getattr(importlib.import_module(module), function)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"policy: cannot load {name!r} ({exc})") from None
+    if not callable(found):
+        raise ValueError(f"policy: {name!r} is not a function")
+    return found  # type: ignore[no-any-return]
+
+
 def load_policy(name: str, num_states: int, num_actions: int) -> np.ndarray:
-    """(S, A) action probabilities of the named policy, checked."""
+    """(S, A) action probabilities of the named policy; SpaceError if they do not fit."""
     if name == RANDOM:
         return np.full((num_states, num_actions), 1.0 / num_actions)
-    module, _, function = name.partition(":")
-    policy = np.asarray(getattr(importlib.import_module(module), function)(num_states, num_actions))
+    try:
+        policy = np.asarray(policy_function(name)(num_states, num_actions), dtype=np.float64)
+    except ValueError as exc:
+        raise SpaceError(f"agent 'prediction': {exc}") from None
     if policy.shape != (num_states, num_actions) or (policy < 0).any():
-        raise ValueError(f"policy: {name} did not give (S, A) = {(num_states, num_actions)} "
-                         f"non-negative probabilities (got shape {policy.shape})")  # fmt: skip
+        raise SpaceError(
+            f"agent 'prediction': policy {name} did not give (S, A) = "
+            f"{(num_states, num_actions)} probabilities (got shape {policy.shape})"
+        )
     if not np.allclose(policy.sum(axis=1), 1.0):
-        raise ValueError(f"policy: the rows of {name}'s probabilities do not sum to 1")
+        raise SpaceError(f"agent 'prediction': the rows of {name}'s probabilities do not sum to 1")
     return policy
 
 
@@ -80,11 +99,13 @@ class PredictionConfig:
             raise ValueError(
                 f"policy: {self.policy!r} is neither 'random' nor 'package.module:function'"
             )
+        if self.policy != RANDOM:
+            policy_function(self.policy)
 
 
 @register_agent("prediction")
 class PredictionAgent(Agent[PredictionConfig]):
-    """Follows the given policy and learns its state values, by MC or TD(0)."""
+    """MC or TD(0) prediction: follows a given policy and learns its state values."""
 
     family = TABULAR
 

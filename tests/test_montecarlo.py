@@ -18,6 +18,7 @@ from rlkit.agents.montecarlo import (
 )
 from rlkit.agents.prediction import PredictionAgent, PredictionConfig, load_policy
 from rlkit.agents.tabular import epsilon_greedy_probs
+from rlkit.errors import SpaceError
 from rlkit.schedules import ScheduleConfig
 
 # Sutton & Barto figure 4.1: the equiprobable random policy's values on the 4x4 gridworld
@@ -180,8 +181,22 @@ def test_the_given_policy_is_followed_and_checked() -> None:
     assert agent.act(states, explore=True).tolist() == stick.argmax(axis=1).tolist()
     with pytest.raises(ValueError, match="neither 'random'"):
         PredictionConfig(policy="greedy")
-    with pytest.raises(ValueError, match="not of an env with 3 states"):
+    with pytest.raises(ValueError, match="cannot load 'rlkit.envs.blackjack:stick_on_19'"):
+        PredictionConfig(policy="rlkit.envs.blackjack:stick_on_19")
+    with pytest.raises(SpaceError, match="not of an env with 3 states"):
         load_policy("rlkit.envs.blackjack:stick_on_20_or_21", 3, 2)
+
+
+def test_mc_control_bootstraps_a_truncated_episode_from_its_policys_value() -> None:
+    config = MCControlConfig(
+        exploration="epsilon_soft", epsilon=ScheduleConfig(kind="constant", start=0.2)
+    )
+    agent = MCControlAgent(config, spec(), seed=0)
+    agent.q.values[2] = [0.0, 10.0]
+    agent.observe(step([0], [1], [1.0], [2], truncated=[True]))
+    agent.update()
+    # pi(.|2) = [0.1, 0.9]: the tail is 0.9 * 10 = 9, so G = 1 + 9 (gamma 1)
+    assert agent.q.values[0, 1] == pytest.approx(10.0)
 
 
 def test_agents_are_registered_in_the_tabular_family() -> None:
