@@ -64,6 +64,20 @@ ADAPTED = {
         "10 runs of 30,000 steps (a minute or two on 2 cores): 3,000 steps each make the same "
         "sweep directory for the report and plot that follow",
     ),
+    "rlkit run blackjack_mc_prediction --logdir runs/bj_prediction": (
+        "rlkit run blackjack_mc_prediction --logdir runs/bj_prediction "
+        "--set run.total_steps=20000 --set run.eval_episodes=100",
+        "a minute of 500,000 games: 20,000 steps make the run the figure script reads",
+    ),
+    "rlkit run blackjack_mc_control --logdir runs/bj_control": (
+        "rlkit run blackjack_mc_control --logdir runs/bj_control "
+        "--set run.total_steps=20000 --set run.eval_episodes=100",
+        "a minute of 500,000 games and 100,000 evaluation games: 20,000 steps and 100",
+    ),
+    "rlkit run blackjack_value_iteration": (
+        "rlkit run blackjack_value_iteration --set run.eval_episodes=100",
+        "100,000 evaluation games: 100",
+    ),
     "rlkit run boxing_uct": (
         "rlkit run boxing_uct --set env.max_episode_steps=20 --set run.eval_episodes=1",
         "minutes of emulator search: one evaluation episode of 20 steps",
