@@ -78,6 +78,15 @@ ADAPTED = {
         "rlkit run blackjack_value_iteration --set run.eval_episodes=100",
         "100,000 evaluation games: 100",
     ),
+    "rlkit run maze_nses && rlkit run maze_nsres": (
+        "rlkit run maze_nses --set agent.iterations=10 && "
+        "rlkit run maze_nsres --set agent.iterations=10",
+        "150 iterations each (40 s together): 10 show both modes run",
+    ),
+    "rlkit run maze_nses --set agent.mode=es": (
+        "rlkit run maze_nses --set agent.mode=es --set agent.iterations=10",
+        "150 iterations: 10",
+    ),
     "rlkit run boxing_uct": (
         "rlkit run boxing_uct --set env.max_episode_steps=20 --set run.eval_episodes=1",
         "minutes of emulator search: one evaluation episode of 20 steps",
