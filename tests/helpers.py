@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from rlkit.agent import Transition
 from rlkit.agents.ga.backends import EvalTask, Fitness, Poll
 
 
@@ -36,6 +37,26 @@ def small_experiment(**run: Any) -> dict[str, Any]:
             **run,
         },
     }
+
+
+def batch(
+    s: list[int],
+    a: list[int],
+    r: list[float],
+    s2: list[int],
+    terminated: list[bool] | None = None,
+    truncated: list[bool] | None = None,
+) -> Transition:
+    """A vector step of a tabular env from plain lists (one entry per env)."""
+    n = len(s)
+    return Transition(
+        obs=np.array(s),
+        action=np.array(a),
+        reward=np.array(r, dtype=np.float32),
+        next_obs=np.array(s2),
+        terminated=np.array(terminated or [False] * n),
+        truncated=np.array(truncated or [False] * n),
+    )
 
 
 def set_q(agent: Any, online: list[float], target: list[float]) -> None:

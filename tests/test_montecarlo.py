@@ -7,8 +7,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+from helpers import batch
 
-from rlkit.agent import EnvSpec, Transition, agent_class
+from rlkit.agent import EnvSpec, agent_class
 from rlkit.agents.montecarlo import (
     Estimates,
     MCControlAgent,
@@ -36,30 +37,10 @@ def spec(num_states: int = 3, num_actions: int = 2, num_envs: int = 1) -> EnvSpe
     return EnvSpec("test/Tiny-v0", space(num_states), space(num_actions), num_envs)
 
 
-def step(
-    s: list[int],
-    a: list[int],
-    r: list[float],
-    s2: list[int],
-    terminated: list[bool] | None = None,
-    truncated: list[bool] | None = None,
-) -> Transition:
-    """A vector step from plain lists (one entry per env)."""
-    n = len(s)
-    return Transition(
-        np.array(s),
-        np.array(a),
-        np.array(r, dtype=np.float32),
-        np.array(s2),
-        np.array(terminated or [False] * n),
-        np.array(truncated or [False] * n),
-    )
-
-
 def play(agent: Any, episode: list[tuple[int, int, float, int]]) -> dict[str, float]:
     """Feed one single-env episode [(s, a, r, s')] (the last step terminates), then update."""
     for t, (s, a, r, s2) in enumerate(episode):
-        agent.observe(step([s], [a], [r], [s2], [t == len(episode) - 1]))
+        agent.observe(batch([s], [a], [r], [s2], [t == len(episode) - 1]))
     metrics: dict[str, float] = agent.update()
     return metrics
 
@@ -116,7 +97,7 @@ def test_sample_average_by_default_constant_step_when_set() -> None:
 def test_td0_one_step_update_by_hand() -> None:
     agent = PredictionAgent(PredictionConfig(method="td0", step_size=0.1, gamma=0.9), spec(), 0)
     agent.values[:] = [0.5, 2.0, 4.0]
-    agent.observe(step([0, 1], [0, 0], [1.0, -1.0], [1, 2], terminated=[False, True]))
+    agent.observe(batch([0, 1], [0, 0], [1.0, -1.0], [1, 2], terminated=[False, True]))
     assert agent.update() == {"td_error": pytest.approx((2.3 + 3.0) / 2)}
     # env 0: target 1 + 0.9 * v(1) = 2.8 -> 0.5 + 0.1 * 2.3; env 1 terminated: target -1 only
     np.testing.assert_allclose(agent.values, [0.73, 2.0 - 0.3, 4.0])
@@ -125,8 +106,8 @@ def test_td0_one_step_update_by_hand() -> None:
 def test_truncated_episodes_bootstrap_from_the_state_they_were_cut_at() -> None:
     agent = PredictionAgent(PredictionConfig(gamma=0.5), spec(), seed=0)
     agent.values[2] = 8.0
-    agent.observe(step([0], [0], [1.0], [1]))
-    agent.observe(step([1], [0], [1.0], [2], truncated=[True]))
+    agent.observe(batch([0], [0], [1.0], [1]))
+    agent.observe(batch([1], [0], [1.0], [2], truncated=[True]))
     agent.update()
     # G_1 = 1 + 0.5 * v(2) = 5, G_0 = 1 + 0.5 * 5 = 3.5
     assert agent.values[:2].tolist() == [3.5, 5.0]
@@ -134,10 +115,10 @@ def test_truncated_episodes_bootstrap_from_the_state_they_were_cut_at() -> None:
 
 def test_each_sub_env_keeps_its_own_episode() -> None:
     agent = PredictionAgent(PredictionConfig(gamma=1.0), spec(num_envs=2), seed=0)
-    agent.observe(step([0, 1], [0, 0], [1.0, 10.0], [1, 2], terminated=[False, True]))
+    agent.observe(batch([0, 1], [0, 0], [1.0, 10.0], [1, 2], terminated=[False, True]))
     agent.update()
     assert agent.values.tolist() == [0.0, 10.0, 0.0]  # env 1's episode only
-    agent.observe(step([1, 2], [0, 0], [2.0, 0.0], [2, 2], terminated=[True, False]))
+    agent.observe(batch([1, 2], [0, 0], [2.0, 0.0], [2, 2], terminated=[True, False]))
     agent.update()
     assert agent.values.tolist() == [3.0, 6.0, 0.0]  # env 0: G = 3 from 0, 2 from 1
 
@@ -149,7 +130,7 @@ def test_exploring_starts_first_actions_cover_every_action_then_greedy() -> None
     first = agent.act(states, explore=True)
     assert set(first.tolist()) == {0, 1, 2, 3}
     ended = np.arange(64) < 8  # the first 8 sub-envs end their episodes
-    agent.observe(step([0] * 64, first.tolist(), [0.0] * 64, [1] * 64, ended.tolist()))
+    agent.observe(batch([0] * 64, first.tolist(), [0.0] * 64, [1] * 64, ended.tolist()))
     assert set(agent.act(states, explore=True)[8:].tolist()) == {2}  # mid-episode: greedy
     restarts = [agent.act(states, explore=True)[:8] for _ in range(20)]
     assert set(np.concatenate(restarts).tolist()) == {0, 1, 2, 3}  # new episodes: random
@@ -193,7 +174,7 @@ def test_mc_control_bootstraps_a_truncated_episode_from_its_policys_value() -> N
     )
     agent = MCControlAgent(config, spec(), seed=0)
     agent.q.values[2] = [0.0, 10.0]
-    agent.observe(step([0], [1], [1.0], [2], truncated=[True]))
+    agent.observe(batch([0], [1], [1.0], [2], truncated=[True]))
     agent.update()
     # pi(.|2) = [0.1, 0.9]: the tail is 0.9 * 10 = 9, so G = 1 + 9 (gamma 1)
     assert agent.q.values[0, 1] == pytest.approx(10.0)

@@ -7,6 +7,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+from helpers import batch
 
 from rlkit.agent import EnvSpec, Transition, agent_class
 from rlkit.agents.dp import policy_evaluation, value_iteration
@@ -44,26 +45,6 @@ def make_agent(
         "test/Tiny-v0", gym.spaces.Discrete(num_states), gym.spaces.Discrete(num_actions), num_envs
     )
     return TabularAgent(config, spec, seed)
-
-
-def batch(
-    s: list[int],
-    a: list[int],
-    r: list[float],
-    s2: list[int],
-    terminated: list[bool] | None = None,
-    truncated: list[bool] | None = None,
-) -> Transition:
-    """A vector step from plain lists (one entry per env)."""
-    n = len(s)
-    return Transition(
-        obs=np.array(s),
-        action=np.array(a),
-        reward=np.array(r, dtype=np.float32),
-        next_obs=np.array(s2),
-        terminated=np.array(terminated or [False] * n),
-        truncated=np.array(truncated or [False] * n),
-    )
 
 
 def with_tables(agent: TabularAgent) -> TabularAgent:

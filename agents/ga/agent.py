@@ -50,6 +50,23 @@ class GreedyPolicy(nn.Module):
         return numpy_layers([*self.trunk.body, self.head])
 
 
+def check_policy_spaces(spec: EnvSpec, agent: str) -> None:
+    """SpaceError unless the GA's policy network can act in `spec` (Box observations;
+    Discrete or bounded 1-D Box actions); `agent` names the agent in the message."""
+    obs, action = spec.observation_space, spec.action_space
+    if not isinstance(obs, gym.spaces.Box):
+        raise SpaceError(f"agent '{agent}' needs Box observations; {spec.env_id} has {obs}")
+    box_ok = (
+        isinstance(action, gym.spaces.Box)
+        and len(action.shape) == 1
+        and bool(np.all(np.isfinite(action.low)) and np.all(np.isfinite(action.high)))
+    )
+    if not (isinstance(action, gym.spaces.Discrete) or box_ok):
+        raise SpaceError(
+            f"agent '{agent}' needs Discrete or bounded 1-D Box actions; {spec.env_id} has {action}"
+        )
+
+
 @register_agent("ga")
 class GAAgent(Agent[GAConfig]):
     """Deep GA (Such et al. 2017): truncation selection, Gaussian mutation, compact genomes."""
@@ -62,18 +79,7 @@ class GAAgent(Agent[GAConfig]):
 
     @classmethod
     def check_spaces(cls, spec: EnvSpec) -> None:
-        obs, action = spec.observation_space, spec.action_space
-        if not isinstance(obs, gym.spaces.Box):
-            raise SpaceError(f"agent 'ga' needs Box observations; {spec.env_id} has {obs}")
-        box_ok = (
-            isinstance(action, gym.spaces.Box)
-            and len(action.shape) == 1
-            and bool(np.all(np.isfinite(action.low)) and np.all(np.isfinite(action.high)))
-        )
-        if not (isinstance(action, gym.spaces.Discrete) or box_ok):
-            raise SpaceError(
-                f"agent 'ga' needs Discrete or bounded 1-D Box actions; {spec.env_id} has {action}"
-            )
+        check_policy_spaces(spec, "ga")
 
     def __init__(self, config: GAConfig, spec: EnvSpec, seed: int) -> None:
         super().__init__(config, spec, seed)

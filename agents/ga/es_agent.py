@@ -14,12 +14,11 @@ from typing import Any
 import numpy as np
 
 from rlkit.agent import NEUROEVOLUTION, Agent, EnvSpec, register_agent
-from rlkit.agents.ga.agent import GAAgent
+from rlkit.agents.ga.agent import GAAgent, check_policy_spaces
 from rlkit.agents.ga.config import GAConfig
 from rlkit.agents.ga.es_config import ESConfig
 from rlkit.agents.ga.es_train import ESLoop
 from rlkit.agents.ga.genome import Genome, add_mutation, init_bounds, initial_vector
-from rlkit.errors import SpaceError
 from rlkit.nn.numpy_mlp import Layer
 from rlkit.seeding import derive_seed
 
@@ -38,10 +37,7 @@ class ESAgent(Agent[ESConfig]):
 
     @classmethod
     def check_spaces(cls, spec: EnvSpec) -> None:
-        try:
-            GAAgent.check_spaces(spec)  # the same network, so the same spaces
-        except SpaceError as exc:
-            raise SpaceError(str(exc).replace("agent 'ga'", "agent 'es'")) from None
+        check_policy_spaces(spec, "es")  # the GA's network, so the GA's spaces
 
     def __init__(self, config: ESConfig, spec: EnvSpec, seed: int) -> None:
         super().__init__(config, spec, seed)

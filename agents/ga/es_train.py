@@ -43,11 +43,12 @@ from rlkit.agents.ga.es import (
 from rlkit.agents.ga.es_config import ESConfig
 from rlkit.agents.ga.genome import Genome
 from rlkit.agents.ga.novelty import NoveltyArchive
+from rlkit.agents.ga.rounds import RoundsLoop
 from rlkit.envs.factory import env_spec
 from rlkit.errors import RlkitError
 from rlkit.seeding import derive_seed
 from rlkit.training.logger import n_episodes
-from rlkit.training.session import Session, StopFlag, TrainingLoop
+from rlkit.training.session import Session, StopFlag
 
 if TYPE_CHECKING:
     from rlkit.agents.ga.es_agent import ESAgent
@@ -90,9 +91,12 @@ class Iteration:
     seconds: float = 0.0
 
 
-class ESLoop(TrainingLoop):
+class ESLoop(RoundsLoop):
     """Evolution strategies in the run session: one iteration per step, each checkpointed.
     The session's step counter counts frames (env steps x the Atari frame skip)."""
+
+    noun = "iteration"
+    setting = "agent.iterations"
 
     def __init__(self, session: Session, backend: SharingBackend | None = None) -> None:
         super().__init__(session)
@@ -118,32 +122,11 @@ class ESLoop(TrainingLoop):
             self.backend.close()
             self.backend = None
 
-    def finished(self) -> bool:
-        """True once the budget (iterations, else run.total_steps frames) or target is met."""
-        counters = self.session.counters
-        if counters.reached_target is not None:
-            return True
-        if self.config.iterations is not None:
-            return self.iteration >= self.config.iterations
-        return counters.step >= self.experiment.run.total_steps
+    def rounds_limit(self) -> int | None:
+        return self.config.iterations
 
-    def resume_error(self) -> str | None:
-        if not self.finished():
-            return None
-        return (
-            f"run {self.session.run_dir} already finished its budget (iteration "
-            f"{self.iteration}, {self.session.counters.step} frames); extend it with "
-            "--set agent.iterations=<more> or --set run.total_steps=<more frames>"
-        )
-
-    def budget(self) -> int:
-        return self.config.iterations or self.experiment.run.total_steps
-
-    def progress(self) -> int:
-        return self.iteration if self.config.iterations else self.session.counters.step
-
-    def unit(self) -> str:
-        return "iterations" if self.config.iterations else "frames"
+    def rounds_done(self) -> int:
+        return self.iteration
 
     def evaluation_plan(self) -> str:
         return (

@@ -32,11 +32,12 @@ from rlkit.agents.ga.batch import GenomePolicy
 from rlkit.agents.ga.config import GAConfig
 from rlkit.agents.ga.genome import SEED_LIMIT, Genome
 from rlkit.agents.ga.novelty import NoveltyArchive
+from rlkit.agents.ga.rounds import RoundsLoop
 from rlkit.envs.factory import env_spec
 from rlkit.errors import RlkitError
 from rlkit.seeding import derive_seed
 from rlkit.training.logger import n_episodes
-from rlkit.training.session import Session, StopFlag, TrainingLoop
+from rlkit.training.session import Session, StopFlag
 
 _POPULATION, _FITNESS, _ELITE, _ARCHIVE = 20, 21, 22, 23  # derive_seed tags
 
@@ -63,9 +64,12 @@ class Generation:
     seconds: float
 
 
-class GALoop(TrainingLoop):
+class GALoop(RoundsLoop):
     """The Deep GA's training loop in the run session: one generation per step, each
     checkpointed. The session's step counter counts emulator frames; TensorBoard's x axis too."""
+
+    noun = "generation"
+    setting = "agent.generations"
 
     def __init__(self, session: Session, backend: Backend | None = None) -> None:
         super().__init__(session)
@@ -90,32 +94,11 @@ class GALoop(TrainingLoop):
             self.backend.close()
             self.backend = None
 
-    def finished(self) -> bool:
-        """True once the budget (generations, else run.total_steps frames) or target is met."""
-        counters = self.session.counters
-        if counters.reached_target is not None:
-            return True
-        if self.config.generations is not None:
-            return self.generation >= self.config.generations
-        return counters.step >= self.experiment.run.total_steps
+    def rounds_limit(self) -> int | None:
+        return self.config.generations
 
-    def resume_error(self) -> str | None:
-        if not self.finished():
-            return None
-        return (
-            f"run {self.session.run_dir} already finished its budget (generation "
-            f"{self.generation}, {self.session.counters.step} frames); extend it with "
-            "--set agent.generations=<more> or --set run.total_steps=<more frames>"
-        )
-
-    def budget(self) -> int:
-        return self.config.generations or self.experiment.run.total_steps
-
-    def progress(self) -> int:
-        return self.generation if self.config.generations else self.session.counters.step
-
-    def unit(self) -> str:
-        return "generations" if self.config.generations else "frames"
+    def rounds_done(self) -> int:
+        return self.generation
 
     def evaluation_plan(self) -> str:
         return (
