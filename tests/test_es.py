@@ -11,13 +11,13 @@ from rlkit.agents.ga.es import (
     ascent_direction,
     centred_ranks,
     es_gradient,
-    knn_novelty,
     noise,
     selection_probabilities,
     shaped_fitness,
 )
 from rlkit.agents.ga.es_config import ESConfig
 from rlkit.agents.ga.genome import add_mutation
+from rlkit.agents.ga.novelty import knn_novelty
 
 
 def test_centred_ranks_by_hand() -> None:
@@ -118,9 +118,23 @@ def test_weight_decay_subtracts_l2_times_the_centre() -> None:
 def test_novelty_is_the_mean_distance_to_the_k_nearest_archive_members() -> None:
     archive = np.array([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0]])
     behaviours = np.array([[0.0, 0.0], [3.0, 4.0]])
-    assert knn_novelty(behaviours, archive, k=2).tolist() == [2.5, 2.5]  # (0 + 5) / 2 each
-    assert knn_novelty(behaviours, archive, k=5).tolist() == [5.0, 10.0 / 3.0]  # all three
-    assert knn_novelty(behaviours, np.zeros((0, 2)), k=2).tolist() == [0.0, 0.0]
+    only_archive = {"with_batch": False}  # Conti et al.'s N(theta, A)
+    assert knn_novelty(behaviours, archive, k=2, **only_archive).tolist() == [2.5, 2.5]
+    assert knn_novelty(behaviours, archive, k=5, **only_archive).tolist() == [5.0, 10.0 / 3.0]
+    assert knn_novelty(behaviours, np.zeros((0, 2)), k=2, **only_archive).tolist() == [0.0, 0.0]
+
+
+def test_population_novelty_counts_the_other_perturbations_and_breaks_the_archive_tie() -> None:
+    twins_and_one = np.array([[0.0, 0.0], [0.0, 0.0], [6.0, 8.0]])
+    archive = np.array([[3.0, 4.0]])
+    # against the archive alone all three are 5 away from (3, 4): a three-way tie
+    assert knn_novelty(twins_and_one, archive, k=1, with_batch=False).tolist() == [5.0] * 3
+    # with the batch, each twin's nearest is the other twin (0); never itself
+    assert knn_novelty(twins_and_one, archive, k=1).tolist() == [0.0, 0.0, 5.0]
+    # k = 2: twin -> (0 + 5) / 2; the lone one -> (5 + 10) / 2 (its batch-mates at distance 10)
+    assert knn_novelty(twins_and_one, archive, k=2).tolist() == [2.5, 2.5, 7.5]
+    # a lone behaviour with an empty archive has no neighbour: novelty 0
+    assert knn_novelty(twins_and_one[:1], np.zeros((0, 2)), k=3).tolist() == [0.0]
 
 
 def test_meta_population_selection_probabilities_by_hand() -> None:

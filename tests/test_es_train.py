@@ -97,6 +97,57 @@ def test_one_iteration_perturbs_in_pairs_and_steps_adam_with_weight_decay(
     assert stats.evaluation.returns == [0.0, 1.0]
 
 
+class HandMadeBehaviours(HandMadeReturns):
+    """Returns as HandMadeReturns, and behaviour (index, 0): every task is somewhere else."""
+
+    def evaluate(self, tasks: Sequence[EvalTask], poll: Poll) -> list[Fitness]:
+        found = super().evaluate(tasks, poll)
+        return [
+            Fitness(f.index, f.mean_return, f.returns, f.frames, np.array([f.index, 0.0]))
+            for f in found
+        ]
+
+
+@pytest.mark.parametrize("elite", [True, False])
+def test_ns_reports_the_best_perturbation_when_it_beats_the_updated_centre(
+    tmp_path: Path, elite: bool
+) -> None:
+    """NS: the perturbation of highest return (the last task, the minus member of the last pair)
+    is re-evaluated beside the updated centre on the same env seeds; it scores higher (task
+    indices 2, 3 vs 0, 1), so it is the iteration's evaluated policy and the agent plays it,
+    while the chosen centre still takes its novelty step and gives the archive its behaviour."""
+    exp = load_experiment(es_experiment("ns", pairs=3, sigma=0.25, elite=elite))
+    backend = HandMadeBehaviours()
+    with ga_loop(exp, tmp_path, backend) as trainer:
+        stats = trainer._iteration(StopFlag())
+        before = trainer.centres[stats.chosen].copy()
+        trainer._count = lambda stats: None  # type: ignore[method-assign]  # no logger here
+        trainer._commit(stats)
+        acting = trainer.agent.centre.copy()
+    initial, perturbations, last = backend.calls
+    assert len(initial) == 3 * 2  # the three initial centres on two episodes each
+    assert len(last) == (4 if elite else 2)  # the updated centre (and the elite), 2 episodes
+    if elite:
+        assert [t.seed for t in last[:2]] == [t.seed for t in last[2:]]  # the same env seeds
+    assert not np.array_equal(stats.centre, before)  # the centre moved by its step
+    np.testing.assert_array_equal(trainer.centres[stats.chosen], stats.centre)
+    assert stats.evaluation.returns == [0.0, 1.0]  # the updated centre's own evaluation
+    if not elite:
+        assert not stats.elite
+        assert stats.reported is stats.evaluation
+        np.testing.assert_array_equal(acting, stats.centre)
+        return
+    assert stats.elite
+    assert stats.reported.returns == [2.0, 3.0]
+    seed, sigma = perturbations[-1].genome.mutations[0]
+    assert sigma == -0.25  # the minus member of the last pair
+    expected = backend.shared[1][0] + np.float32(sigma) * noise(seed, len(before))
+    np.testing.assert_allclose(acting, expected, rtol=1e-6)  # the agent plays the elite
+    assert backend.shared[2][1].tobytes() == acting.tobytes()  # exactly what was evaluated
+    assert trainer.centre_returns[stats.chosen] == 0.5  # the centre keeps its own return
+    np.testing.assert_array_equal(trainer.archive.behaviours[-1], [0.5, 0.0])  # and behaviour
+
+
 def test_processes_backend_trains_like_serial(tmp_path: Path) -> None:
     serial = train(load_experiment(es_experiment("nsr")), tmp_path / "serial")
     processes = train(

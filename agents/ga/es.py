@@ -5,9 +5,11 @@ OpenAI-ES (Salimans et al. 2017): perturb the centre theta with antithetic pairs
 smoothed objective as g = 1/(2 n sigma) sum_i (u+_i - u-_i) eps_i, add the L2 penalty's gradient
 (-l2 * theta) and step with Adam. NS-ES and NSR-ES (Conti et al. 2018) keep M such centres, pick
 one per iteration by novelty (NS) or by the mean of its novelty and reward ranks (NSR), and use
-the perturbations' novelty against the archive (NS) or the mean of their novelty and fitness
-ranks (NSR) as the fitness above. Each perturbation's eps_i is the GA's mutation noise
-(`rlkit.agents.ga.genome.add_mutation`) drawn from its seed, so only seeds travel to workers.
+the perturbations' novelty (NS) or the mean of their novelty and fitness ranks (NSR) as the
+fitness above; novelty is `rlkit.agents.ga.novelty.knn_novelty`, against the archive and, by
+default, the iteration's other perturbations (`ESConfig.population_novelty`). Each
+perturbation's eps_i is the GA's mutation noise (`rlkit.agents.ga.genome.add_mutation`) drawn
+from its seed, so only seeds travel to workers.
 """
 
 from __future__ import annotations
@@ -89,20 +91,6 @@ def ascent_direction(gradient: np.ndarray, centre: np.ndarray, l2: float) -> np.
     """The fitness gradient minus the L2 penalty's (weight decay l2 * theta), as Salimans et
     al.'s code feeds Adam."""
     return gradient - l2 * centre.astype(np.float64)
-
-
-def knn_novelty(behaviours: np.ndarray, archive: np.ndarray, k: int) -> np.ndarray:
-    """Mean Euclidean distance of each behaviour to its k nearest archive members (Conti et
-    al.'s N(theta, A): against the archive only, not the other perturbations, which all lie
-    close together around one centre); zeros while the archive is empty."""
-    behaviours = np.asarray(behaviours, dtype=np.float64)
-    if len(archive) == 0:
-        return np.zeros(len(behaviours))
-    diff = behaviours[:, None, :] - np.asarray(archive, dtype=np.float64)[None, :, :]
-    dist = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-    k = min(k, dist.shape[1])
-    novelty: np.ndarray = np.partition(dist, k - 1, axis=1)[:, :k].mean(axis=1)
-    return novelty
 
 
 def shaped_fitness(

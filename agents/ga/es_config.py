@@ -49,6 +49,17 @@ class ESConfig:
     """NS/NSR: M centres, each with its own Adam (ES uses one)."""
     k: int = 10
     """NS/NSR: nearest archive behaviours averaged for novelty."""
+    population_novelty: bool = True
+    """NS/NSR: a perturbation's k nearest neighbours are sought among the archive and the
+    iteration's other perturbations (Lehman & Stanley's novelty against population and archive,
+    as the GA computes it); false: the archive only, as Conti et al. write it. With the archive
+    only, perturbations that all end where the archive is dense tie at novelty 0 and the
+    gradient vanishes (the deceptive maze: RESULTS_es.md)."""
+    elite: bool = True
+    """NS/NSR: also re-evaluate each iteration's perturbation of highest return on the centre's
+    episodes and report it (evaluation line, best.pt, the target, the policy the agent plays)
+    when it beats the updated centre, as the GA reports its best individual by return while
+    selecting on novelty. The centres themselves still follow novelty. ES: always the centre."""
     reward_weight: float = 0.5
     """NSR: weight of the reward rank (novelty's gets 1 - w); 0.5 is Conti et al.'s mean."""
     behaviour: Literal["env", "final_obs"] = "env"

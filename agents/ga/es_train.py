@@ -7,7 +7,10 @@ novelty against the archive (NS) or both (NSR) into centred ranks, estimate the 
 the centre with its Adam (weight decay included), then evaluate the updated centre on
 `centre_episodes` episodes: that is the iteration's evaluation (best.pt, the target) and, for
 NS/NSR, the behaviour that enters the archive. Before the first iteration NS/NSR evaluate their
-M initial centres to seed the archive.
+M initial centres to seed the archive. NS/NSR with `elite` also re-evaluate the iteration's
+perturbation of highest return on the same episodes; when it beats the updated centre it is
+the iteration's evaluated policy, as the GA's elite is its best by return whatever it selects
+on: the centres follow novelty, the run keeps the best policy it met.
 
 How the centre travels: it is a real vector, so it goes to each worker once per evaluation
 batch (`Backend.share`: with the first task a worker receives, or a Ray object reference),
@@ -36,13 +39,12 @@ from rlkit.agents.ga.es import (
     Adam,
     ascent_direction,
     es_gradient,
-    knn_novelty,
     selection_probabilities,
     shaped_fitness,
 )
 from rlkit.agents.ga.es_config import ESConfig
-from rlkit.agents.ga.genome import Genome
-from rlkit.agents.ga.novelty import NoveltyArchive
+from rlkit.agents.ga.genome import Genome, add_mutation
+from rlkit.agents.ga.novelty import NoveltyArchive, knn_novelty
 from rlkit.agents.ga.rounds import RoundsLoop
 from rlkit.envs.factory import env_spec
 from rlkit.errors import RlkitError
@@ -86,6 +88,12 @@ class Iteration:
     centre: np.ndarray
     optimiser: Adam
     evaluation: CentreEval
+    reported: CentreEval
+    """The iteration's evaluated policy's: the updated centre's, or the elite perturbation's."""
+    policy: np.ndarray
+    """That policy's parameters (what the agent acts with from now on)."""
+    elite: bool
+    """Whether the reported policy is the elite perturbation rather than the centre."""
     initial: list[CentreEval]
     results: list[Fitness]
     seconds: float = 0.0
@@ -139,14 +147,17 @@ class ESLoop(RoundsLoop):
         while not self.finished():
             stats = self._iteration(stop)
             self._commit(stats)
-            returns = stats.evaluation.returns
+            returns = stats.reported.returns
+            label = f"centre {stats.chosen}" if self.config.centres > 1 else "centre"
+            if stats.elite:
+                label = f"elite (perturbation of {label})"
             session.evaluated(
                 session.counters.step,
                 float(np.mean(returns)),
                 float(np.std(returns)),
                 len(returns),
                 where=f"iteration {self.iteration} ({session.counters.step:,} frames)",
-                label=f"centre {stats.chosen} eval" if self.config.centres > 1 else "centre eval",
+                label=f"{label} eval",
             )
             session.save()
             session.bar.update(self.progress(), f"iter {self.iteration} {np.mean(returns):.3f}")
@@ -202,7 +213,7 @@ class ESLoop(RoundsLoop):
             archive = np.concatenate([archive, behaviours_c]) if len(archive) else behaviours_c
         novelty_c = np.zeros(cfg.centres)
         if behaviours_c is not None:
-            novelty_c = knn_novelty(behaviours_c, archive, cfg.k)
+            novelty_c = knn_novelty(behaviours_c, archive, cfg.k, with_batch=False)
         probabilities = selection_probabilities(cfg.mode, novelty_c, returns_c, cfg.reward_weight)
         chosen = int(np.random.default_rng([derive_seed(seed, _SELECT), t]).choice(
             cfg.centres, p=probabilities
@@ -221,13 +232,20 @@ class ESLoop(RoundsLoop):
         novelty = None
         if novel:
             behaviours = np.stack([np.asarray(f.behaviour) for f in fitness])
-            novelty = knn_novelty(behaviours, archive, cfg.k)
+            novelty = knn_novelty(behaviours, archive, cfg.k, with_batch=cfg.population_novelty)
         shaped = shaped_fitness(cfg.mode, returns, novelty, cfg.reward_weight)
         gradient = es_gradient(shaped[0::2], shaped[1::2], seeds, sigma, len(centre))
         optimiser = copy.deepcopy(self.optimisers[chosen])
         step = optimiser.step(ascent_direction(gradient, centre, cfg.l2))
         updated = (centre + step).astype(np.float32)
-        [evaluation], extra = self._evaluate_centres([updated], stop)
+        candidates = [updated]
+        if novel and cfg.elite:
+            best = int(np.argmax(returns))
+            candidates.append(perturbed(centre, seeds[best // 2], (sigma, -sigma)[best % 2]))
+        evals, extra = self._evaluate_centres(candidates, stop)
+        evaluation = reported = evals[0]
+        if len(evals) > 1 and np.mean(evals[1].returns) > np.mean(evaluation.returns):
+            reported = evals[1]
         return Iteration(
             chosen=chosen,
             probabilities=probabilities,
@@ -237,6 +255,9 @@ class ESLoop(RoundsLoop):
             centre=updated,
             optimiser=optimiser,
             evaluation=evaluation,
+            reported=reported,
+            policy=candidates[evals.index(reported)],
+            elite=reported is not evaluation,
             initial=initial,
             results=[*results, *fitness, *extra],
             seconds=time.perf_counter() - start,
@@ -260,14 +281,14 @@ class ESLoop(RoundsLoop):
         if evaluation.behaviour is not None and self.centre_behaviours is not None:
             self.centre_behaviours[m] = evaluation.behaviour
             self.archive.update(evaluation.behaviour[None, :])
-        self.agent.set_centre(stats.centre)
+        self.agent.set_centre(stats.policy)
         self.iteration += 1
         self._count(stats)
 
     def _count(self, stats: Iteration) -> None:
         """Counters, history, the target, and the iteration's scalars."""
         counters, run = self.session.counters, self.experiment.run
-        mean_return = float(np.mean(stats.evaluation.returns))
+        mean_return = float(np.mean(stats.reported.returns))
         counters.step += sum(f.frames for f in stats.results)
         counters.episodes += sum(len(f.returns) for f in stats.results)
         counters.evaluations += len(stats.results)
@@ -278,6 +299,7 @@ class ESLoop(RoundsLoop):
                 "step": counters.step,
                 "mean_return": mean_return,
                 "centre": stats.chosen,
+                "elite": stats.elite,
             }
         )
         if run.target_return is not None and mean_return >= run.target_return:
@@ -286,7 +308,8 @@ class ESLoop(RoundsLoop):
             "es/max_fitness": float(stats.returns.max()),
             "es/mean_fitness": float(stats.returns.mean()),
             "es/gradient_norm": stats.gradient_norm,
-            "es/centre_return": mean_return,
+            "es/centre_return": float(np.mean(stats.evaluation.returns)),
+            "es/elite": float(stats.elite),
             "es/iteration": float(self.iteration),
             "es/chosen_centre": float(stats.chosen),
             "es/evaluations_per_second": len(stats.results) / max(stats.seconds, 1e-9),
@@ -333,6 +356,13 @@ class ESLoop(RoundsLoop):
             "centre_returns": [float(r) for r in self.centre_returns],
             "archive_size": len(self.archive),
         }
+
+
+def perturbed(centre: np.ndarray, seed: int, sigma: float) -> np.ndarray:
+    """centre + sigma * eps(seed): the very vector a worker plays for that perturbation."""
+    vector = centre.copy()
+    add_mutation(vector, seed, sigma, np.empty_like(vector))
+    return vector
 
 
 def make_es_backend(config: ESConfig, experiment: dict[str, Any]) -> SharingBackend:

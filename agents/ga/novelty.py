@@ -77,18 +77,7 @@ class NoveltyArchive:
 
     def novelty(self, behaviours: np.ndarray) -> np.ndarray:
         """Mean distance of each behaviour to its k nearest others (population and archive)."""
-        behaviours = self._check(behaviours)
-        n = len(behaviours)
-        others = np.concatenate([behaviours, self.behaviours]) if len(self) else behaviours
-        diff = behaviours[:, None, :] - others[None, :, :]
-        dist = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-        dist[np.arange(n), np.arange(n)] = np.inf  # not its own neighbour
-        k = min(self.config.k, len(others) - 1)
-        if k < 1:
-            return np.zeros(n, dtype=np.float64)
-        nearest = np.partition(dist, k - 1, axis=1)[:, :k]
-        novelty: np.ndarray = nearest.mean(axis=1)
-        return novelty
+        return knn_novelty(self._check(behaviours), self.behaviours, self.config.k)
 
     def update(self, behaviours: np.ndarray) -> None:
         """Add each behaviour with probability archive_probability (seeded per generation)."""
@@ -135,6 +124,28 @@ def normalised_ranks(values: np.ndarray) -> np.ndarray:
     average = first + (counts - 1) / 2.0
     ranks: np.ndarray = average[inverse.ravel()] / max(n - 1, 1)
     return ranks
+
+
+def knn_novelty(
+    behaviours: np.ndarray, archive: np.ndarray, k: int, *, with_batch: bool = True
+) -> np.ndarray:
+    """Mean Euclidean distance of each behaviour to its k nearest neighbours among the archive
+    and, `with_batch`, the batch's other behaviours (never itself): Lehman & Stanley's novelty
+    against the population and the archive. Fewer than k candidates: the mean over all of them;
+    none: zeros."""
+    behaviours = np.asarray(behaviours, dtype=np.float64)
+    archive = np.asarray(archive, dtype=np.float64).reshape(-1, behaviours.shape[1])
+    n = len(behaviours)
+    others = np.concatenate([behaviours, archive]) if with_batch else archive
+    diff = behaviours[:, None, :] - others[None, :, :]
+    dist = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+    if with_batch:
+        dist[np.arange(n), np.arange(n)] = np.inf  # not its own neighbour
+    k = min(k, len(others) - 1 if with_batch else len(others))
+    if k < 1:
+        return np.zeros(n, dtype=np.float64)
+    novelty: np.ndarray = np.partition(dist, k - 1, axis=1)[:, :k].mean(axis=1)
+    return novelty
 
 
 def behaviour_function(
