@@ -24,6 +24,7 @@ from rlkit.experiment import Experiment, load_experiment
 from rlkit.seeding import derive_seed
 from rlkit.training.identity import RESUMABLE_KEYS, check_belongs, resumable_keys
 from rlkit.training.lock import LOCK_NAME, RunLock
+from rlkit.training.logger import n_episodes
 from rlkit.training.session import (
     Session,
     TrainingInterrupted,
@@ -202,11 +203,13 @@ def describe_checkpoint(target: Path, path: Path) -> str:
     """One line naming the checkpoint `rlkit eval` plays (from `choose_checkpoint`)."""
     if path == checkpoint.best_path(target):
         record = checkpoint.load(path).get("counters", {}).get("best") or {}
+        episodes = record.get("episodes")
+        over = n_episodes(episodes) if isinstance(episodes, int) else "? episodes"
         return (
             f"{target}: evaluating checkpoints/{checkpoint.BEST}, the agent of the best "
             f"evaluation (step {_count(record.get('step'))}: mean return "
-            f"{record.get('mean_return', float('nan')):.3f} over {record.get('episodes', '?')} "
-            "episodes); --checkpoint final evaluates the agent as training left it"
+            f"{record.get('mean_return', float('nan')):.3f} over {over}); "
+            "--checkpoint final evaluates the agent as training left it"
         )
     if target.is_dir() and path == checkpoint.latest(target):
         return f"{target}: evaluating checkpoints/{path.name}, the agent as training left it"
