@@ -1,5 +1,6 @@
-"""rlkit/DeceptiveMaze-v0: Gymnasium's checker, walls, the trap, and the Deep GA stuck in the
-trap while novelty search, with the same seed and budget, reaches the goal."""
+"""rlkit/DeceptiveMaze-v0: Gymnasium's checker, walls, the trap; the Deep GA stuck in the trap
+while novelty search, with the same seed and budget, reaches the goal; the same for ES vs NS-ES,
+and NSR-ES reaching it."""
 
 from __future__ import annotations
 
@@ -171,3 +172,46 @@ def test_ga_is_trapped_while_novelty_search_reaches_the_goal(tmp_path: Path) -> 
     # Novelty search reached the goal within the 50 generations on 7 of seeds 0-9 (the same on
     # every emulated CPU kind; RESULTS.md): at that rate 1 of 7 seeds fails once in 2,000 runs.
     at_least_k_of(claim, (1, 2, 3, 4, 5, 6, 7), 1, "maze")
+
+
+@pytest.mark.slow
+def test_es_is_trapped_while_ns_es_reaches_the_goal(tmp_path: Path) -> None:
+    """Over seeds: maze_nses as shipped (budget cut to 200 iterations) reaches the goal, and
+    plain ES with the same seed and as many iterations climbs into the trap and stays."""
+
+    def claim(seed: int) -> Outcome:
+        results = {}
+        iterations = 200
+        for mode in ("ns", "es"):
+            data = maze_experiment("nses")
+            data["run"]["seed"] = seed
+            data["agent"].update(mode=mode, iterations=iterations)
+            summary = train(load_experiment(data), tmp_path / f"{mode}-{seed}")
+            best = max(entry["mean_return"] for entry in summary["evaluations"])
+            results[mode] = (summary["iterations"], best, summary["reached_target_at"])
+            iterations = summary["iterations"]  # ES gets as many as NS-ES needed
+        ns_iterations, ns_best, ns_reached = results["ns"]
+        _, es_best, es_reached = results["es"]
+        escaped = ns_reached is not None and ns_iterations < 200 and ns_best >= GOAL_RETURN
+        trapped = es_reached is None and abs(es_best - TRAP_RETURN) <= 2e-3
+        return escaped and trapped, f"(iterations, best, reached at frame): {results}"
+
+    # Seeds 3, 0, 1, 4 reached the goal at iterations 40, 137, 149, 178 and ES was trapped on
+    # every seed 0-4 (RESULTS_es.md): decided by the first seed unless its trajectory differs.
+    at_least_k_of(claim, (3, 0, 1, 4), 1, "maze ES vs NS-ES")
+
+
+@pytest.mark.slow
+def test_nsr_es_reaches_the_goal(tmp_path: Path) -> None:
+    """Over seeds: maze_nsres as shipped (budget cut to 200 iterations) reaches the goal."""
+
+    def claim(seed: int) -> Outcome:
+        data = maze_experiment("nsres")
+        data["run"]["seed"] = seed
+        data["agent"]["iterations"] = 200
+        summary = train(load_experiment(data), tmp_path / f"nsr-{seed}")
+        reached = summary["reached_target_at"] is not None and summary["iterations"] < 200
+        return reached, f"{summary['iterations']} iterations, final {summary['final_eval']}"
+
+    # Seeds 0, 4, 2 reached the goal at iterations 20, 144, 155 (RESULTS_es.md).
+    at_least_k_of(claim, (0, 4, 2), 1, "maze NSR-ES")
