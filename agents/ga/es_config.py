@@ -48,7 +48,7 @@ class ESConfig:
     meta_population: int = 3
     """NS/NSR: M centres, each with its own Adam (ES uses one)."""
     k: int = 10
-    """NS/NSR: nearest archive behaviours averaged for novelty."""
+    """NS/NSR: nearest behaviours averaged for novelty (see population_novelty)."""
     population_novelty: bool = True
     """NS/NSR: a perturbation's k nearest neighbours are sought among the archive and the
     iteration's other perturbations (Lehman & Stanley's novelty against population and archive,

@@ -3,8 +3,9 @@
 Per iteration: pick the centre to update (ES: the only one; NS/NSR: one of the M by novelty or
 by the novelty-reward rank mix, `rlkit.agents.ga.es`), evaluate its `pairs` antithetic
 perturbations (both members of a pair on the same env seeds), shape their returns (ES), their
-novelty against the archive (NS) or both (NSR) into centred ranks, estimate the gradient, step
-the centre with its Adam (weight decay included), then evaluate the updated centre on
+novelty against the archive and each other (NS) or both (NSR) into centred ranks, estimate the
+gradient, step the centre with its Adam (weight decay included), then evaluate the updated
+centre on
 `centre_episodes` episodes: that is the iteration's evaluation (best.pt, the target) and, for
 NS/NSR, the behaviour that enters the archive. Before the first iteration NS/NSR evaluate their
 M initial centres to seed the archive. NS/NSR with `elite` also re-evaluate the iteration's
