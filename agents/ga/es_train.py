@@ -6,11 +6,11 @@ perturbations (both members of a pair on the same env seeds), shape their return
 novelty against the archive and each other (NS) or both (NSR) into centred ranks, estimate the
 gradient, step the centre with its Adam (weight decay included), then evaluate the updated
 centre on `centre_episodes` episodes: that is the iteration's evaluation (best.pt, the target)
-and, for NS/NSR, the behaviour that enters the archive. Before the first iteration NS/NSR evaluate their
-M initial centres to seed the archive. NS/NSR with `elite` also re-evaluate the iteration's
-perturbation of highest return on the same episodes; when it beats the updated centre it is
-the iteration's evaluated policy, as the GA's elite is its best by return whatever it selects
-on: the centres follow novelty, the run keeps the best policy it met.
+and, for NS/NSR, the behaviour that enters the archive. Before the first iteration NS/NSR
+evaluate their M initial centres to seed the archive. NS/NSR with `elite` also re-evaluate the
+iteration's perturbation of highest return on the same episodes; when it beats the updated
+centre it is the iteration's evaluated policy, as the GA's elite is its best by return whatever
+it selects on: the centres follow novelty, the run keeps the best policy it met.
 
 How the centre travels: it is a real vector, so it goes to each worker once per evaluation
 batch (`Backend.share`: with the first task a worker receives, or a Ray object reference),
