@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rlkit.agent import TABULAR, Agent, EnvSpec, register_agent, require_discrete
+from rlkit.agent import TABULAR, Agent, EnvSpec, discrete_sizes, register_agent, require_discrete
 from rlkit.errors import SpaceError
 from rlkit.tabular_model import TabularModel
 
@@ -237,7 +237,7 @@ class DPAgent(Agent[DPConfig]):
                 f"rlkit/GridWorld-v0); {spec.env_id} has none"
             )
         require_discrete(spec, "dp", observations=True, actions=True)
-        sizes = (spec.observation_space.n, spec.action_space.n)  # type: ignore[attr-defined]
+        sizes = discrete_sizes(spec)
         if (spec.model.num_states, spec.model.num_actions) != sizes:
             raise SpaceError(
                 f"agent 'dp': the model of {spec.env_id} has (states, actions) = "

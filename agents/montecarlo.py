@@ -21,7 +21,15 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from rlkit.agent import TABULAR, Agent, EnvSpec, Transition, register_agent, require_discrete
+from rlkit.agent import (
+    TABULAR,
+    Agent,
+    EnvSpec,
+    Transition,
+    discrete_sizes,
+    register_agent,
+    require_discrete,
+)
 from rlkit.agents.tabular import epsilon_greedy_actions, epsilon_greedy_probs
 from rlkit.errors import CheckpointError
 from rlkit.returns import discounted_returns
@@ -196,8 +204,7 @@ class MCControlAgent(Agent[MCControlConfig]):
     def __init__(self, config: MCControlConfig, spec: EnvSpec, seed: int) -> None:
         super().__init__(config, spec, seed)
         self.check_spaces(spec)
-        num_states = int(spec.observation_space.n)  # type: ignore[attr-defined]
-        num_actions = int(spec.action_space.n)  # type: ignore[attr-defined]
+        num_states, num_actions = discrete_sizes(spec)
         self.q = Estimates((num_states, num_actions), config.initial_q, config.step_size)
         self.epsilon = build_schedule(config.epsilon)
         self.buffers = EpisodeBuffers(spec.num_envs)

@@ -17,7 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from rlkit.agent import TABULAR, Agent, EnvSpec, Transition, register_agent, require_discrete
+from rlkit.agent import (
+    TABULAR,
+    Agent,
+    EnvSpec,
+    Transition,
+    discrete_sizes,
+    register_agent,
+    require_discrete,
+)
 from rlkit.agents.montecarlo import (
     Episode,
     EpisodeBuffers,
@@ -114,8 +122,7 @@ class PredictionAgent(Agent[PredictionConfig]):
     def __init__(self, config: PredictionConfig, spec: EnvSpec, seed: int) -> None:
         super().__init__(config, spec, seed)
         self.check_spaces(spec)
-        num_states = int(spec.observation_space.n)  # type: ignore[attr-defined]
-        num_actions = int(spec.action_space.n)  # type: ignore[attr-defined]
+        num_states, num_actions = discrete_sizes(spec)
         self.policy = load_policy(config.policy, num_states, num_actions)
         self.v = Estimates((num_states,), config.initial_v, config.step_size)
         self.buffers = EpisodeBuffers(spec.num_envs)

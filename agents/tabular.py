@@ -15,7 +15,15 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from rlkit.agent import TABULAR, Agent, EnvSpec, Transition, register_agent, require_discrete
+from rlkit.agent import (
+    TABULAR,
+    Agent,
+    EnvSpec,
+    Transition,
+    discrete_sizes,
+    register_agent,
+    require_discrete,
+)
 from rlkit.errors import CheckpointError
 from rlkit.schedules import ScheduleConfig, build_schedule
 
@@ -128,8 +136,7 @@ class TabularAgent(Agent[TabularConfig]):
     def __init__(self, config: TabularConfig, spec: EnvSpec, seed: int) -> None:
         super().__init__(config, spec, seed)
         self.check_spaces(spec)
-        num_states = int(spec.observation_space.n)  # type: ignore[attr-defined]
-        num_actions = int(spec.action_space.n)  # type: ignore[attr-defined]
+        num_states, num_actions = discrete_sizes(spec)
         num_tables = 2 if config.rule == "double_q" else 1
         self.tables = np.full((num_tables, num_states, num_actions), config.initial_q)
         self.epsilon = build_schedule(config.epsilon)

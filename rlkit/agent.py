@@ -177,6 +177,15 @@ def build_agent(name: str, config: Any, spec: EnvSpec, seed: int) -> Agent[Any]:
     return cls(config, spec, derive_seed(seed, 0))
 
 
+def discrete_sizes(spec: EnvSpec) -> tuple[int, int]:
+    """(states, actions) of a spec whose observations and actions are Discrete (as the agent's
+    check_spaces, through require_discrete, has made sure)."""
+    observations, actions = spec.observation_space, spec.action_space
+    assert isinstance(observations, gym.spaces.Discrete), observations
+    assert isinstance(actions, gym.spaces.Discrete), actions
+    return int(observations.n), int(actions.n)
+
+
 def require_discrete(spec: EnvSpec, agent: str, *, observations: bool, actions: bool) -> None:
     """Raise SpaceError unless the named spaces are Discrete."""
     wanted = []

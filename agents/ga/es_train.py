@@ -64,10 +64,6 @@ class SharingBackend(Backend, Protocol):
     def share(self, payload: Any) -> None: ...
 
 
-class _Stopped(Exception):  # noqa: N818 - control flow: Ctrl-C during an iteration
-    """Raised from a backend's poll when a stop was requested."""
-
-
 @dataclass(frozen=True)
 class CentreEval:
     """Returns and mean behaviour of one centre's greedy episodes."""
@@ -105,6 +101,7 @@ class ESLoop(RoundsLoop):
 
     noun = "iteration"
     setting = "agent.iterations"
+    backend: SharingBackend | None = None
 
     def __init__(self, session: Session, backend: SharingBackend | None = None) -> None:
         super().__init__(session)
@@ -124,11 +121,6 @@ class ESLoop(RoundsLoop):
         if self.backend is None:
             self.backend = make_es_backend(cfg, exp.to_dict())
         return agent
-
-    def close(self) -> None:
-        if self.backend is not None:
-            self.backend.close()
-            self.backend = None
 
     def rounds_limit(self) -> int | None:
         return self.config.iterations
@@ -164,19 +156,13 @@ class ESLoop(RoundsLoop):
             if stop.requested:
                 session.interrupt()
 
-    def _evaluate(self, centres: list[np.ndarray], tasks: list[EvalTask], stop: StopFlag) -> Any:
+    def _evaluate(
+        self, centres: list[np.ndarray], tasks: list[EvalTask], stop: StopFlag
+    ) -> list[Fitness]:
         """Share `centres` with the workers, then evaluate `tasks` (genomes perturbing them)."""
         assert self.backend is not None
-
-        def poll() -> None:
-            if stop.requested:
-                raise _Stopped
-
-        try:
-            self.backend.share(tuple(centres))
-            return self.backend.evaluate(tasks, poll)
-        except _Stopped:  # the state is still that of the iteration's start: save it
-            self.session.interrupt()
+        self.backend.share(tuple(centres))
+        return self.evaluate_tasks(tasks, stop)
 
     def _evaluate_centres(
         self, centres: list[np.ndarray], stop: StopFlag

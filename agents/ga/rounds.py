@@ -1,12 +1,19 @@
-"""The budget of a training loop that works in rounds: the Deep GA's generations, ES's
+"""A training loop that works in rounds on a GA backend: the Deep GA's generations, ES's
 iterations. A run ends after `limit` rounds when the agent sets them, else after
-run.total_steps frames, and on reaching run.target_return either way."""
+run.total_steps frames, and on reaching run.target_return either way. A stop requested while
+a round's evaluations run saves the state of the round's start."""
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 
-from rlkit.training.session import TrainingLoop
+from rlkit.agents.ga.backends import Backend, EvalTask, Fitness
+from rlkit.training.session import StopFlag, TrainingLoop
+
+
+class _Stopped(Exception):  # noqa: N818 - control flow: Ctrl-C during a round's evaluations
+    """Raised from a backend's poll when a stop was requested."""
 
 
 class RoundsLoop(TrainingLoop):
@@ -15,6 +22,8 @@ class RoundsLoop(TrainingLoop):
 
     noun = "round"
     setting = "agent.rounds"
+    backend: Backend | None = None
+    """Where the round's evaluations run (made by the subclass's make_agent)."""
 
     @abc.abstractmethod
     def rounds_limit(self) -> int | None:
@@ -23,6 +32,25 @@ class RoundsLoop(TrainingLoop):
     @abc.abstractmethod
     def rounds_done(self) -> int:
         """Rounds completed so far."""
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
+
+    def evaluate_tasks(self, tasks: Sequence[EvalTask], stop: StopFlag) -> list[Fitness]:
+        """The backend's results for `tasks`; on a stop request, checkpoint the state of the
+        round's start instead (the loop's state changes only once a round is done)."""
+        assert self.backend is not None
+
+        def poll() -> None:
+            if stop.requested:
+                raise _Stopped
+
+        try:
+            return self.backend.evaluate(tasks, poll)
+        except _Stopped:
+            self.session.interrupt()
 
     def finished(self) -> bool:
         """True once the budget (rounds, else run.total_steps frames) or target is met."""

@@ -42,10 +42,6 @@ from rlkit.training.session import Session, StopFlag
 _POPULATION, _FITNESS, _ELITE, _ARCHIVE = 20, 21, 22, 23  # derive_seed tags
 
 
-class _Stopped(Exception):  # noqa: N818 - control flow: Ctrl-C during a generation
-    """Raised from a backend's poll when a stop was requested."""
-
-
 @dataclass(frozen=True)
 class Generation:
     """What one generation measured."""
@@ -89,11 +85,6 @@ class GALoop(RoundsLoop):
             self.backend = make_backend(self.config, exp.to_dict())
         return agent
 
-    def close(self) -> None:
-        if self.backend is not None:
-            self.backend.close()
-            self.backend = None
-
     def rounds_limit(self) -> int | None:
         return self.config.generations
 
@@ -129,17 +120,6 @@ class GALoop(RoundsLoop):
     def _seed(self) -> int:
         return int(self.rng.integers(0, SEED_LIMIT))
 
-    def _poll(self, stop: StopFlag) -> None:
-        if stop.requested:
-            raise _Stopped
-
-    def _evaluate(self, tasks: list[EvalTask], stop: StopFlag) -> list[Fitness]:
-        assert self.backend is not None
-        try:
-            return self.backend.evaluate(tasks, lambda: self._poll(stop))
-        except _Stopped:  # the state is still that of the generation's start: save it
-            self.session.interrupt()
-
     def _generation(self, stop: StopFlag) -> Generation:
         """Evaluate, select, pick the elite, breed; the trainer's state changes only at the end."""
         cfg, seed, g = self.config, self.experiment.run.seed, self.generation
@@ -148,7 +128,7 @@ class GALoop(RoundsLoop):
             EvalTask(i, genome, cfg.episodes_per_eval, derive_seed(seed, _FITNESS, g, i))
             for i, genome in enumerate(self.population)
         ]
-        fitness = self._evaluate(tasks, stop)
+        fitness = self.evaluate_tasks(tasks, stop)
         returns = np.array([f.mean_return for f in fitness])
         behaviours = None
         if cfg.novelty.mode != "off":
@@ -198,7 +178,7 @@ class GALoop(RoundsLoop):
             for k, i in enumerate(candidates)
             for j in range(cfg.elite_episodes)
         ]
-        extra = self._evaluate(tasks, stop)
+        extra = self.evaluate_tasks(tasks, stop)
         per_candidate = [
             [f.mean_return for f in extra[k * cfg.elite_episodes : (k + 1) * cfg.elite_episodes]]
             for k in range(len(candidates))
